@@ -1,0 +1,153 @@
+/*
+ * io.c: the only read, write, send and recv calls, and the set-up that makes
+ * stdin and stdout safe to use without blocking.
+ *
+ * Every call retries EINTR where it is made and turns EAGAIN into IO_AGAIN,
+ * so callers see three outcomes: bytes, "would block", or an error.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "nsock.h"
+
+ssize_t
+io_read(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return n;
+}
+
+ssize_t
+io_write(int fd, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = write(fd, buf, len);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return n;
+}
+
+ssize_t
+io_recvfrom(int fd, void *buf, size_t len, struct sockaddr *sa,
+    socklen_t *salen)
+{
+	ssize_t n;
+
+	do
+		n = recvfrom(fd, buf, len, MSG_DONTWAIT, sa, salen);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return n;
+}
+
+ssize_t
+io_sendto(int fd, const void *buf, size_t len, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	ssize_t n;
+
+	do
+		n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa,
+		    salen);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return n;
+}
+
+int
+io_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	ssize_t n;
+
+	while (len > 0) {
+		n = io_write(fd, p, len);
+		if (n == IO_AGAIN) {
+			if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+				return -1;
+			continue;
+		}
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * O_NONBLOCK is a flag of the open file description, which stdin and stdout
+ * share with the shell and with every other process that inherited them:
+ * setting it there would make their reads fail with EAGAIN, even after we
+ * exit. So for pipes, FIFOs, terminals and devices we open /proc/self/fd/N
+ * again, which gives a description of our own. Regular files never block and
+ * are used as they are. Only where that is impossible (a socket) do we set
+ * the flag on the shared description, and put it back at exit.
+ */
+static int saved_flags[2] = { -1, -1 };
+
+static int
+private_nonblock(int fd, int oflag)
+{
+	struct stat st;
+	char path[32];
+	int nfd, flags;
+
+	if (fstat(fd, &st) == -1 || (flags = fcntl(fd, F_GETFL)) == -1)
+		return -1;
+	/* A file never blocks; a descriptor open the wrong way (the closed
+	 * stdout that main() filled read-only) must keep failing as it is. */
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ||
+	    S_ISDIR(st.st_mode) || (flags & O_ACCMODE) ==
+	    (oflag == O_RDONLY ? O_WRONLY : O_RDONLY))
+		return fd;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		nfd = open(path, oflag | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (nfd != -1)
+			return nfd;
+	}
+	if ((flags & O_NONBLOCK) == 0) {
+		saved_flags[fd] = flags;
+		if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+			return -1;
+	}
+	return fd;
+}
+
+int
+io_stdio_nonblock(int *in, int *out)
+{
+	if ((*in = private_nonblock(STDIN_FILENO, O_RDONLY)) == -1)
+		return -1;
+	if ((*out = private_nonblock(STDOUT_FILENO, O_WRONLY)) == -1)
+		return -1;
+	return 0;
+}
+
+void
+io_stdio_restore(void)
+{
+	int fd;
+
+	for (fd = 0; fd < 2; fd++)
+		if (saved_flags[fd] != -1)
+			(void)fcntl(fd, F_SETFL, saved_flags[fd]);
+}

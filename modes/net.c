@@ -1,0 +1,357 @@
+/*
+ * net.c: names and sockets. Resolve, connect (bounded by -w, repeated for
+ * --retry), bind and listen (writing --port-file), accept.
+ *
+ * Nothing here prints: failures return -1 and leave "WHAT: WHY" in the
+ * caller's err buffer (ERR_STRLEN bytes), ready for die("%s", err).
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nsock.h"
+
+void
+net_format(const struct sockaddr *sa, socklen_t salen, char *buf)
+{
+	char host[64], serv[8];	/* numeric: an IPv6 address with scope fits */
+
+	if (getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, ADDR_STRLEN, "(unknown address)");
+	else
+		snprintf(buf, ADDR_STRLEN, "%s port %s", host, serv);
+}
+
+int
+net_nonblock(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
+static bool
+all_digits(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* getaddrinfo with our hints; returns 0 or a gai error code. */
+static int
+resolve(const struct config *cfg, const char *host, int flags,
+    struct addrinfo **res)
+{
+	struct addrinfo hints;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = cfg->family;
+	hints.ai_socktype = cfg->socktype;
+	hints.ai_flags = flags;
+	if (all_digits(cfg->port))
+		hints.ai_flags |= AI_NUMERICSERV;
+	return getaddrinfo(host, cfg->port, &hints, res);
+}
+
+static void
+gai_failure(char *err, const char *host, const char *port, int rc)
+{
+	snprintf(err, ERR_STRLEN, "resolve %s port %s: %s", host, port,
+	    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+}
+
+/* Wait up to ms (-1: no bound) for a non-blocking connect to finish. */
+static int
+finish_connect(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int64_t deadline = ms < 0 ? 0 : now_ms() + ms;
+	int r, soerr;
+	socklen_t len = sizeof(soerr);
+
+	for (;;) {
+		int wait = ms < 0 ? -1 : (int)(deadline - now_ms());
+
+		if (ms >= 0 && wait < 0)
+			wait = 0;
+		r = poll(&pfd, 1, wait);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		break;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+		return -1;
+	if (soerr != 0) {
+		errno = soerr;
+		return -1;
+	}
+	return 0;
+}
+
+/* One attempt at one address: a connected non-blocking socket or -1. */
+static int
+connect_one(const struct addrinfo *ai, int ms)
+{
+	int fd, saved;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	if ((errno == EINPROGRESS || errno == EINTR) &&
+	    finish_connect(fd, ms) == 0)
+		return fd;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Every resolved address in turn; the first that connects wins. */
+static int
+connect_any(const struct config *cfg, char *peer, char *err)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1, rc;
+
+	if ((rc = resolve(cfg, cfg->host, 0, &res)) != 0) {
+		gai_failure(err, cfg->host, cfg->port, rc);
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		net_format(ai->ai_addr, ai->ai_addrlen, peer);
+		if ((fd = connect_one(ai, cfg->timeout_ms)) != -1)
+			break;
+		snprintf(err, ERR_STRLEN, "connect to %s: %s", peer,
+		    strerror(errno));
+		if (cfg->verbose && ai->ai_next != NULL)
+			report("%s", err);
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int
+net_connect(const struct config *cfg, char *peer, char *err)
+{
+	int64_t deadline = now_ms() + cfg->retry_ms;
+	int fd, pause = 50;
+
+	for (;;) {
+		if ((fd = connect_any(cfg, peer, err)) != -1)
+			return fd;
+		if (cfg->retry_ms == 0 || now_ms() >= deadline)
+			return -1;
+		verbose(cfg, "%s (retrying)", err);
+		/* The server may not be up yet: try again soon, then less
+		 * often, but never past the --retry deadline. */
+		if (pause > deadline - now_ms())
+			pause = (int)(deadline - now_ms());
+		(void)poll(NULL, 0, pause > 0 ? pause : 0);
+		pause = pause * 2 > 500 ? 500 : pause * 2;
+	}
+}
+
+/* Write "PORT\n" to path atomically: a temporary file, then rename(2). */
+static int
+write_port_file(const char *path, unsigned port)
+{
+	char tmp[PATH_MAX], line[16];
+	int fd, n, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
+		return -1;
+	n = snprintf(line, sizeof(line), "%u\n", port);
+	if (io_write_all(fd, line, (size_t)n) == -1 ||
+	    fchmod(fd, 0644) == -1 || close(fd) == -1 ||
+	    rename(tmp, path) == -1) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* A socket bound to addr; for TCP also listening. -1 with errno set. */
+static int
+bind_one(const struct config *cfg, const struct sockaddr *sa,
+    socklen_t salen, int v6only)
+{
+	int fd, one = 1, saved;
+
+	fd = socket(sa->sa_family, cfg->socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	/* SO_REUSEADDR lets a TCP server restart at once over TIME_WAIT;
+	 * for UDP it would let a second server share the port, so not there.
+	 * Never SO_REUSEPORT: a busy port must fail with "address in use". */
+	if (cfg->socktype == SOCK_STREAM)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+	if (sa->sa_family == AF_INET6 && v6only >= 0)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+		    sizeof(v6only));
+	if (bind(fd, sa, salen) == 0 && (cfg->socktype != SOCK_STREAM ||
+	    listen(fd, SOMAXCONN) == 0))
+		return fd;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* No ADDRESS: one socket for every address, IPv6 dual-stack if we can. */
+static int
+bind_wildcard(const struct config *cfg, unsigned port, char *local)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	int fd = -1;
+
+	s6.sin6_addr = in6addr_any;
+	s6.sin6_port = htons((uint16_t)port);
+	s4.sin_addr.s_addr = htonl(INADDR_ANY);
+	s4.sin_port = htons((uint16_t)port);
+	if (cfg->family != AF_INET) {
+		net_format((struct sockaddr *)&s6, sizeof(s6), local);
+		fd = bind_one(cfg, (struct sockaddr *)&s6, sizeof(s6),
+		    cfg->family == AF_INET6);
+		if (fd != -1 || cfg->family == AF_INET6 ||
+		    errno != EAFNOSUPPORT)
+			return fd;
+	}
+	net_format((struct sockaddr *)&s4, sizeof(s4), local);
+	return bind_one(cfg, (struct sockaddr *)&s4, sizeof(s4), -1);
+}
+
+/* The port as a number, resolving a service name the way getaddrinfo does. */
+static int
+port_number(const struct config *cfg, unsigned *port, char *err)
+{
+	struct addrinfo *res;
+	int rc;
+
+	if ((rc = resolve(cfg, NULL, AI_PASSIVE, &res)) != 0) {
+		gai_failure(err, "*", cfg->port, rc);
+		return -1;
+	}
+	if (res->ai_family == AF_INET6)
+		*port = ntohs(((struct sockaddr_in6 *)res->ai_addr)->sin6_port);
+	else
+		*port = ntohs(((struct sockaddr_in *)res->ai_addr)->sin_port);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* ADDRESS given: the first of its addresses that binds. */
+static int
+bind_named(const struct config *cfg, char *local, char *err)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1, rc;
+
+	if ((rc = resolve(cfg, cfg->host, AI_PASSIVE, &res)) != 0) {
+		gai_failure(err, cfg->host, cfg->port, rc);
+		return -1;
+	}
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
+		net_format(ai->ai_addr, ai->ai_addrlen, local);
+		fd = bind_one(cfg, ai->ai_addr, ai->ai_addrlen,
+		    ai->ai_family == AF_INET6 ? 1 : -1);
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		snprintf(err, ERR_STRLEN, "listen on %s: %s", local,
+		    strerror(errno));
+	return fd;
+}
+
+int
+net_listen(const struct config *cfg, char *local, char *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	unsigned port;
+	int fd;
+
+	if (cfg->host != NULL)
+		fd = bind_named(cfg, local, err);
+	else if (port_number(cfg, &port, err) == -1)
+		return -1;
+	else if ((fd = bind_wildcard(cfg, port, local)) == -1)
+		snprintf(err, ERR_STRLEN, "listen on %s: %s", local,
+		    strerror(errno));
+	if (fd == -1)
+		return -1;
+	/* Port 0: the kernel chose; say which. */
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		net_format((struct sockaddr *)&ss, sslen, local);
+	port = ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port);
+	if (cfg->port_file != NULL && write_port_file(cfg->port_file,
+	    port) == -1) {
+		snprintf(err, ERR_STRLEN, "write port file %s: %s",
+		    cfg->port_file, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+net_accept(int lfd, struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+	int fd;
+
+	for (;;) {
+		sslen = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd != -1)
+			break;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			(void)poll(&pfd, 1, -1);
+		else if (errno != ECONNABORTED)
+			return -1;
+	}
+	c->sock = fd;
+	net_format((struct sockaddr *)&ss, sslen, c->peer);
+	return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * signals.c: SIGPIPE ignored for good, and the stop request (SIGINT,
+ * SIGTERM) that servers wait for together with I/O. The signals stay
+ * blocked except inside ppoll(2), so a stop can never slip in between
+ * checking the flag and going to sleep.
+ */
+#include <signal.h>
+#include <stddef.h>
+
+#include "nsock.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+void
+sig_init(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void
+sig_catch_stop(sigset_t *waitmask)
+{
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGTERM);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+bool
+sig_stopping(void)
+{
+	return stop_signal != 0;
+}
