@@ -1,0 +1,91 @@
+# Shared by every tests/*.bats. Each test runs in its own temp dir; every
+# process a test starts in the background is recorded and killed by PID in
+# teardown; every process runs under timeout; ports come from --port-file.
+
+NSOCK=${NSOCK:-$BATS_TEST_DIRNAME/../nsock}
+T=${BATS_TEST_TMPDIR:-/tmp}
+
+setup() {
+	BG_PIDS=()
+	T=$BATS_TEST_TMPDIR
+	cd "$T" || return 1
+}
+
+teardown() {
+	local pid
+	for pid in "${BG_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${BG_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	return 0
+}
+
+# bg CMD...: run CMD in the background (fd 3 closed, so bats never waits;
+# 0<&0, or bash would give it /dev/null as stdin),
+# remember its PID in BG_PID and for teardown.
+bg() {
+	"$@" 0<&0 3>&- &
+	BG_PID=$!
+	BG_PIDS+=("$BG_PID")
+}
+
+# wait_for_file FILE [SECS]: until FILE exists and is not empty.
+wait_for_file() {
+	local file=$1 tries=$(( ${2:-5} * 50 ))
+	while [ ! -s "$file" ]; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || { echo "no $file" >&2; return 1; }
+		sleep 0.02
+	done
+}
+
+# wait_for_port PORT: until something accepts on 127.0.0.1 PORT (for
+# peers that have no --port-file).
+wait_for_port() {
+	local tries=250
+	until timeout 1 bash -c "exec 9<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || return 1
+		sleep 0.02
+	done
+}
+
+# start_server [OPTIONS...]: nsock -l on 127.0.0.1, port 0, in the
+# background; sets SERVER_PID and PORT. Redirect its stdin/stdout at the
+# call. SERVER_ADDR overrides the address, SERVER_TIMEOUT the bound.
+start_server() {
+	local pf addr=()
+	pf=$(mktemp "$T/port.XXXXXX")
+	rm -f "$pf"
+	# SERVER_ADDR= (set, empty): no ADDRESS, listen on all addresses.
+	[ -n "${SERVER_ADDR-127.0.0.1}" ] && addr=("${SERVER_ADDR-127.0.0.1}")
+	bg timeout "${SERVER_TIMEOUT:-30}" "$NSOCK" -l --port-file "$pf" \
+	    "$@" "${addr[@]}" 0
+	SERVER_PID=$BG_PID
+	wait_for_file "$pf" 5 || return 1
+	PORT=$(<"$pf")
+}
+
+# free_port: a port nobody listens on now (bound, then released).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# random_file NAME SIZE: SIZE as head -c takes it (e.g. 8M).
+random_file() {
+	head -c "$2" /dev/urandom >"$1"
+}
+
+sha() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
+# same FILE1 FILE2: equal by checksum, with sizes shown when not.
+same() {
+	if [ "$(sha "$1")" != "$(sha "$2")" ]; then
+		echo "differ: $1 ($(stat -c %s "$1") bytes) vs $2 ($(stat -c %s "$2") bytes)" >&2
+		return 1
+	fi
+}
