@@ -238,14 +238,14 @@ take_operands(struct config *cfg, int n, char **v)
 	int want_min = cfg->role == ROLE_SERVER ? 1 : 2;
 
 	if (n < want_min)
-		usage_error("%s", cfg->role == ROLE_SERVER ? "missing PORT" :
-		    n == 0 ? "missing HOST and PORT" : "missing PORT");
+		usage_error("missing operand: %s", n == 0 && want_min == 2 ?
+		    "HOST and PORT" : "PORT");
 	if (n > 2)
 		usage_error("%s: one operand too many", v[2]);
 	cfg->host = n == 2 ? v[0] : NULL;
 	cfg->port = v[n - 1];
 	if (cfg->host != NULL && cfg->host[0] == '\0')
-		usage_error("empty HOST");
+		usage_error("HOST: empty");
 }
 
 /* Reject an option given where it means nothing. */

@@ -75,7 +75,9 @@ resolve(const struct config *cfg, const char *host, int flags,
 static void
 gai_failure(char *err, const char *host, const char *port, int rc)
 {
-	snprintf(err, ERR_STRLEN, "resolve %s port %s: %s", host, port,
+	/* A name can be any length; the reason must still fit the line. */
+	snprintf(err, ERR_STRLEN, "resolve %.64s%s port %.16s: %s", host,
+	    strlen(host) > 64 ? "..." : "", port,
 	    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 }
 
