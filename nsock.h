@@ -112,7 +112,8 @@ int	io_write_all(int fd, const void *buf, size_t len);
 /* Make stdin and stdout non-blocking without changing what other processes
  * share: sets *in and *out to descriptors to use in their place. 0 or -1. */
 int	io_stdio_nonblock(int *in, int *out);
-/* Put stdio flags back as they were (at exit, also from a signal). */
+/* Put stdio flags back as they were: at exit, and before a deadly signal
+ * (io_stdio_nonblock arranges both). Async-signal-safe. */
 void	io_stdio_restore(void);
 
 /* net.c: names, sockets, connect, listen, accept. */
@@ -143,6 +144,9 @@ void	sig_init(void);
 /* Block SIGINT and SIGTERM and catch them; *waitmask is the mask to pass
  * to ppoll(2), where they are let in. */
 void	sig_catch_stop(sigset_t *waitmask);
+/* Where SIGINT, SIGTERM or SIGHUP would kill us, call undo first (it must
+ * be async-signal-safe), then die of the signal as before. */
+void	sig_undo_on_death(void (*undo)(void));
 /* Has SIGINT or SIGTERM arrived? */
 bool	sig_stopping(void);
 

@@ -126,6 +126,7 @@ private_nonblock(int fd, int oflag)
 	}
 	if ((flags & O_NONBLOCK) == 0) {
 		saved_flags[fd] = flags;
+		sig_undo_on_death(io_stdio_restore);
 		if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
 			return -1;
 	}

@@ -2,7 +2,8 @@
  * signals.c: SIGPIPE ignored for good, and the stop request (SIGINT,
  * SIGTERM) that servers wait for together with I/O. The signals stay
  * blocked except inside ppoll(2), so a stop can never slip in between
- * checking the flag and going to sleep.
+ * checking the flag and going to sleep. And the last word before a deadly
+ * signal kills us: undoing what we changed in descriptors we share.
  */
 #include <signal.h>
 #include <stddef.h>
@@ -38,6 +39,31 @@ sig_catch_stop(sigset_t *waitmask)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+}
+
+static void (*on_death)(void);
+
+static void
+undo_and_die(int sig)
+{
+	on_death();		/* async-signal-safe: fcntl(2) only */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void
+sig_undo_on_death(void (*undo)(void))
+{
+	static const int deadly[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = undo_and_die }, old;
+	size_t i;
+
+	on_death = undo;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(deadly) / sizeof(deadly[0]); i++)
+		if (sigaction(deadly[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_DFL)
+			sigaction(deadly[i], &sa, NULL);
 }
 
 bool

@@ -270,3 +270,28 @@ while True:
 	[ "$(cat got)" = x ]
 	[ "$(cat after)" = "$(printf 'first\nsecond')" ]
 }
+
+@test "a socket as stdin: O_NONBLOCK is set on it only while nsock runs, undone even on SIGTERM" {
+	start_server </dev/null >/dev/null
+	python3 - "$NSOCK" "$PORT" <<-'EOF'
+	import fcntl, os, signal, socket, subprocess, sys, time
+	nsock, port = sys.argv[1], sys.argv[2]
+	def nonblocking(s):
+	    return fcntl.fcntl(s, fcntl.F_GETFL) & os.O_NONBLOCK
+	a, b = socket.socketpair()
+	p = subprocess.Popen([nsock, "-c", "127.0.0.1", port], stdin=a,
+	                     stdout=subprocess.DEVNULL)
+	for _ in range(250):       # a socket cannot be reopened: shared flag
+	    if nonblocking(a):
+	        break
+	    time.sleep(0.02)
+	else:
+	    sys.exit("nsock never made its socket stdin non-blocking")
+	p.send_signal(signal.SIGTERM)
+	p.wait(timeout=5)
+	if p.returncode != -signal.SIGTERM:
+	    sys.exit("status %d, not killed by SIGTERM" % p.returncode)
+	if nonblocking(a):
+	    sys.exit("O_NONBLOCK left set on the shared socket")
+	EOF
+}
