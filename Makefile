@@ -8,7 +8,7 @@ PREFIX  ?= /usr/local
 CFLAGS  ?= -O2 -g
 WARN     = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CPPFLAGS += -D_GNU_SOURCE -I.
-LDLIBS  += -lm
+LDLIBS  += -lm -pthread
 
 SRCS = nsock.c $(wildcard modes/*.c)
 OBJS = $(SRCS:.c=.o)
@@ -19,7 +19,7 @@ nsock: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 %.o: %.c nsock.h
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -pthread -c -o $@ $<
 
 # Debian packages the tests use; installed only when one is missing.
 TEST_DEPS = bats netcat-openbsd ncat socat curl python3 mandoc
@@ -47,7 +47,7 @@ SAN_ENV   = ASAN_OPTIONS=exitcode=86:detect_leaks=1:abort_on_error=0 \
 
 build/asan/%.o: %.c nsock.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) $(SAN_FLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(WARN) $(SAN_FLAGS) -pthread -c -o $@ $<
 
 nsock-asan: $(SRCS:%.c=build/asan/%.o)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)

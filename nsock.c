@@ -28,17 +28,28 @@ enum {
 	OPT_NO_SHUTDOWN,
 	OPT_SEND_ONLY,
 	OPT_RECV_ONLY,
+	OPT_FORK,
+	OPT_THREADS,
+	OPT_POLL,
+	OPT_MAX_CONNS,
 };
 
 /* The leading colon makes getopt tell a missing value from an unknown one. */
-static const char short_opts[] = ":tu46clzw:vhV";
+static const char short_opts[] = ":tu46clkze:w:vhV";
 
 static const struct option long_opts[] = {
 	{ "tcp",		no_argument,		NULL,	't' },
 	{ "udp",		no_argument,		NULL,	'u' },
 	{ "connect",		no_argument,		NULL,	'c' },
 	{ "listen",		no_argument,		NULL,	'l' },
+	{ "keep-open",		no_argument,		NULL,	'k' },
+	{ "iterative",		no_argument,		NULL,	'k' },
+	{ "fork",		no_argument,		NULL,	OPT_FORK },
+	{ "threads",		no_argument,		NULL,	OPT_THREADS },
+	{ "poll",		no_argument,		NULL,	OPT_POLL },
+	{ "exec",		required_argument,	NULL,	'e' },
 	{ "echo",		no_argument,		NULL,	OPT_ECHO },
+	{ "max-conns",		required_argument,	NULL,	OPT_MAX_CONNS },
 	{ "count",		required_argument,	NULL,	OPT_COUNT },
 	{ "timeout",		required_argument,	NULL,	'w' },
 	{ "retry",		required_argument,	NULL,	OPT_RETRY },
@@ -60,7 +71,7 @@ static const char help_text[] =
 "\n"
 "Role and transport:\n"
 "  -c, --connect         client (the default with HOST PORT)\n"
-"  -l, --listen          server: serve one client, then exit\n"
+"  -l, --listen          server\n"
 "  -z                    probe ports; print each open one; exit 0 if any\n"
 "  -t, --tcp             TCP (the default)\n"
 "  -u, --udp             UDP: one read is one datagram\n"
@@ -73,10 +84,16 @@ static const char help_text[] =
 "      --send-only       only send stdin; end once it is sent\n"
 "      --recv-only       only receive; half-close at once\n"
 "\n"
-"Server:\n"
+"Server (TCP: one client, unless a model is given):\n"
+"  -k, --iterative       serve clients one after another, without end\n"
+"      --fork            a process for each client\n"
+"      --threads         a thread for each client\n"
+"      --poll            all clients in one process (an event loop)\n"
+"  -e, --exec CMD        run /bin/sh -c CMD, the connection its stdin/stdout\n"
+"      --echo            send back what each client (UDP: sender) sends\n"
+"      --count N         exit after N clients (UDP: N datagrams)\n"
+"      --max-conns N     at most N clients at once; others wait\n"
 "      --port-file FILE  once listening, write the port number to FILE\n"
-"      --echo            UDP: send every datagram back to its sender\n"
-"      --count N         UDP: exit after N datagrams\n"
 "\n"
 "Output:\n"
 "  -v                    report connections and addresses on stderr\n"
@@ -181,6 +198,15 @@ set_role(struct config *cfg, enum role role, bool *given)
 }
 
 static void
+set_model(struct config *cfg, enum model model)
+{
+	if (cfg->model != MODEL_ONCE && cfg->model != model)
+		usage_error("-k, --fork, --threads, --poll: conflicting "
+		    "options (give one server model)");
+	cfg->model = model;
+}
+
+static void
 set_once(int *field, int value, int unset, const char *what)
 {
 	if (*field != unset && *field != value)
@@ -203,7 +229,14 @@ parse_option(struct config *cfg, int opt, bool *role_given)
 	case 'w': cfg->timeout_ms = parse_seconds("-w", optarg); break;
 	case 'v': cfg->verbose = true; break;
 	case OPT_ECHO: cfg->echo = true; break;
+	case 'k': set_model(cfg, MODEL_ITERATIVE); break;
+	case OPT_FORK: set_model(cfg, MODEL_FORK); break;
+	case OPT_THREADS: set_model(cfg, MODEL_THREADS); break;
+	case OPT_POLL: set_model(cfg, MODEL_POLL); break;
+	case 'e': cfg->exec_cmd = optarg; break;
 	case OPT_COUNT: cfg->count = parse_count("--count", optarg); break;
+	case OPT_MAX_CONNS:
+		cfg->max_conns = parse_count("--max-conns", optarg); break;
 	case OPT_RETRY: cfg->retry_ms = parse_seconds("--retry", optarg); break;
 	case OPT_PORT_FILE: cfg->port_file = optarg; break;
 	case OPT_NO_SHUTDOWN: cfg->no_shutdown = true; break;
@@ -272,12 +305,25 @@ check_config(struct config *cfg)
 		check_port(cfg);
 	only_if(cfg->port_file != NULL, server, "--port-file", "with -l");
 	only_if(cfg->retry_ms > 0, client, "--retry", "with -c");
-	only_if(cfg->echo, server && udp, "--echo", "with -u -l");
-	only_if(cfg->count > 0, server && udp, "--count", "with -u -l");
+	only_if(cfg->echo, server, "--echo", "with -l");
+	only_if(cfg->count > 0, server, "--count", "with -l");
+	only_if(cfg->model != MODEL_ONCE, server && !udp,
+	    "-k, --fork, --threads and --poll", "for a TCP server (-l)");
+	only_if(cfg->max_conns > 0, cfg->model != MODEL_ONCE, "--max-conns",
+	    "with -k, --fork, --threads or --poll");
+	only_if(cfg->exec_cmd != NULL, server && !udp, "-e", "for a TCP "
+	    "server (-l)");
+	only_if(cfg->exec_cmd != NULL && cfg->echo, false, "-e and --echo",
+	    "one of them");
+	tcp_session = tcp_session && cfg->exec_cmd == NULL && !cfg->echo;
 	only_if(cfg->no_shutdown, tcp_session, "--no-shutdown",
-	    "for a TCP session");
+	    "for a TCP session relaying stdin and stdout");
 	only_if(cfg->dirs != DIR_BOTH, tcp_session,
-	    "--send-only and --recv-only", "for a TCP session");
+	    "--send-only and --recv-only",
+	    "for a TCP session relaying stdin and stdout");
+	/* --count alone means "serve N clients": one after another. */
+	if (cfg->count > 0 && !udp && cfg->model == MODEL_ONCE)
+		cfg->model = MODEL_ITERATIVE;
 }
 
 static void

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <poll.h>
 #include <signal.h>
 
 #include <stdbool.h>
@@ -32,6 +33,15 @@ enum role {
 	ROLE_PROBE,
 };
 
+/* How a TCP server serves its clients. */
+enum model {
+	MODEL_ONCE,		/* -l alone: one client, then exit */
+	MODEL_ITERATIVE,	/* -k: one after another */
+	MODEL_FORK,		/* --fork: a process each */
+	MODEL_THREADS,		/* --threads: a thread each */
+	MODEL_POLL,		/* --poll: one process, one event loop */
+};
+
 enum direction_mode {
 	DIR_BOTH,
 	DIR_SEND_ONLY,
@@ -51,6 +61,9 @@ struct config {
 	int		 retry_ms;	/* --retry; 0 when unset */
 	const char	*port_file;
 	long		 count;		/* --count; 0 when unset */
+	long		 max_conns;	/* --max-conns; 0 when unset */
+	enum model	 model;
+	const char	*exec_cmd;	/* -e */
 	enum direction_mode dirs;
 	bool		 echo;
 	bool		 no_shutdown;
@@ -67,6 +80,11 @@ struct dir {
 	size_t		 len;
 	bool		 eof;		/* from said EOF (or never to be read) */
 	bool		 done;		/* drained and, for a socket, half-closed */
+	bool		 shut_to;	/* when done, shutdown(to, SHUT_WR) */
+	bool		 positional;	/* read from at pos (pread): a file that
+					 * every client gets whole */
+	off_t		 pos;
+	bool		 whole_chunks;	/* `to` is shared: io_write_chunk */
 	int		 err;		/* errno of the failure that ended it */
 	bool		 err_on_write;	/* the failure was on to, not from */
 	uint64_t	 moved;		/* bytes written to `to` */
@@ -77,7 +95,46 @@ struct conn {
 	int		 sock;
 	int		 in;		/* what is sent to the peer */
 	int		 out;		/* where received bytes go */
+	bool		 in_positional;	/* in is a file read at our own offset */
+	bool		 in_owned;	/* in is ours to close (a hub pipe) */
+	bool		 out_shared;	/* out is shared: write chunks whole */
+	bool		 quiet;		/* errors only under -v (a server's) */
+	int		 stop_fd;	/* readable: end now (-1: none) */
 	char		 peer[ADDR_STRLEN];
+};
+
+/* One TCP connection being pumped: pump_run drives one, poll.c many. */
+struct pump {
+	const struct config *cfg;
+	const struct conn *c;
+	struct dir	 up;		/* c->in -> c->sock */
+	struct dir	 down;		/* c->sock -> c->out */
+	bool		 tty_in;
+	int64_t		 last;		/* when a byte last moved */
+	char		*buf;
+};
+#define PUMP_RUNNING	(-1)		/* pump_advance: not over yet */
+
+/* hub.c: a stream stdin, shared by the clients connected at the time. */
+struct hub;
+
+/* A TCP server: what every model shares (server.c). */
+struct server {
+	const struct config *cfg;
+	int		 lfd;		/* -1 once no more clients are taken */
+	char		 local[ADDR_STRLEN];
+	int		 in;		/* stdin, non-blocking */
+	int		 out;		/* stdout, non-blocking */
+	bool		 in_file;	/* stdin a regular file: each gets it */
+	struct hub	*hub;		/* stdin a stream, several at once */
+	long		 accepted;
+	long		 active;	/* connections being served */
+	int		 last_status;	/* of the last session (-l alone) */
+	int64_t		 retry_at;	/* EMFILE: accept again then */
+	int		 stop[2];	/* readable once stopping (signal) */
+	int		 wake[2];	/* a worker ended, or SIGCHLD */
+	pid_t		*kids;		/* --fork: the children alive */
+	size_t		 nkids;
 };
 
 /* Result of one pump step: what the direction now waits for. */
@@ -107,11 +164,18 @@ ssize_t	io_recvfrom(int fd, void *buf, size_t len, struct sockaddr *sa,
 	    socklen_t *salen);
 ssize_t	io_sendto(int fd, const void *buf, size_t len,
 	    const struct sockaddr *sa, socklen_t salen);
+/* Read at pos without moving the file offset; as io_read. */
+ssize_t	io_pread(int fd, void *buf, size_t len, off_t pos);
 /* Write all of buf, waiting in poll when fd would block; 0 or -1. */
 int	io_write_all(int fd, const void *buf, size_t len);
 /* Make stdin and stdout non-blocking without changing what other processes
  * share: sets *in and *out to descriptors to use in their place. 0 or -1. */
 int	io_stdio_nonblock(int *in, int *out);
+/* From now on io_write_chunk writes each chunk whole under a lock that
+ * threads and forked children share. 0 or -1. */
+int	io_share_stdout(void);
+/* Write all of buf to fd, no other chunk in between; len or -1. */
+ssize_t	io_write_chunk(int fd, const void *buf, size_t len);
 /* Put stdio flags back as they were: at exit, and before a deadly signal
  * (io_stdio_nonblock arranges both). Async-signal-safe. */
 void	io_stdio_restore(void);
@@ -125,7 +189,8 @@ int	net_connect(const struct config *cfg, char *peer, char *err);
 /* Bind (and for TCP listen) on cfg->host/port; writes --port-file.
  * Returns a non-blocking socket or -1 with "WHAT: WHY" in err. */
 int	net_listen(const struct config *cfg, char *local, char *err);
-/* Accept one connection on lfd (blocking wait); fills c. 0 or -1. */
+/* Accept one pending connection on lfd into c->sock and c->peer; 0, or
+ * -1 (errno EAGAIN: none pending; EMFILE...). Never waits. */
 int	net_accept(int lfd, struct conn *c);
 /* Set O_NONBLOCK; 0 or -1. */
 int	net_nonblock(int fd);
@@ -134,9 +199,20 @@ int	net_nonblock(int fd);
 void	dir_init(struct dir *d, int from, int to, char *buf, size_t cap);
 /* Move what can move now without blocking; at most a few rounds. */
 enum step dir_step(struct dir *d);
-/* Drive a TCP connection to its end by the rules of SPEC.md item 2;
- * returns an exit status, having reported any error. */
-int	pump_run(const struct config *cfg, struct conn *c);
+/* Set p up for c (relay, or --echo); 0, or -1 with errno (no memory). */
+int	pump_init(struct pump *p, const struct config *cfg,
+	    const struct conn *c);
+void	pump_free(struct pump *p);
+/* Move what can move; PUMP_RUNNING, or the exit status once the session
+ * is over (SPEC.md item 2), any error reported. */
+int	pump_advance(struct pump *p);
+/* The descriptors and events p waits for, in pfd[0..3]; returns the idle
+ * deadline in now_ms() time, or -1 for none. */
+int64_t	pump_events(const struct pump *p, struct pollfd pfd[4]);
+/* Report the end of an idle session; the exit status. */
+int	pump_timed_out(struct pump *p);
+/* Drive c to its end: init, advance, wait, in a loop; an exit status. */
+int	pump_run(const struct config *cfg, const struct conn *c);
 
 /* signals.c */
 /* Ignore SIGPIPE: a closed peer or stdout is an error we report. */
@@ -147,8 +223,69 @@ void	sig_catch_stop(sigset_t *waitmask);
 /* Where SIGINT, SIGTERM or SIGHUP would kill us, call undo first (it must
  * be async-signal-safe), then die of the signal as before. */
 void	sig_undo_on_death(void (*undo)(void));
+/* Catch SIGINT and SIGTERM (a byte to stop_fd) and SIGCHLD (a byte to
+ * child_fd): for pollers in any thread. */
+void	sig_notify(int stop_fd, int child_fd);
+/* In a forked child: every signal as it was before nsock (SIGPIPE aside). */
+void	sig_default(void);
 /* Has SIGINT or SIGTERM arrived? */
 bool	sig_stopping(void);
+
+/* hub.c */
+/* A hub for stream stdin in, or NULL with errno set. */
+struct hub *hub_new(int in);
+/* A descriptor a new client reads the stream from (its own pipe), or -1
+ * once stdin has ended (errno 0) or on failure (errno set). */
+int	hub_join(struct hub *h);
+/* The descriptors the hub waits for, into pfd (at most max); how many. */
+int	hub_events(const struct hub *h, struct pollfd *pfd, int max);
+/* Read stdin when every client took the last chunk; hand it out. */
+void	hub_step(struct hub *h);
+/* In a forked child: close the hub's pipes, which are not ours. */
+void	hub_forget(struct hub *h);
+
+/* server.c: what the TCP server models share. */
+/* Listen, write --port-file, set up stdio and signals. An exit status on
+ * failure (reported), or -1 when srv is ready. */
+int	srv_open(struct server *srv, const struct config *cfg);
+/* Wait until a client can be taken: 0; -1 when the server is done
+ * (stopped, or --count served and finished). Runs the hub, reaps. */
+int	srv_wait_turn(struct server *srv);
+/* The pieces of srv_wait_turn, for poll.c's own loop: the server's
+ * descriptors into pfd (at most SRV_POLLFDS; pfd[2] is the listener);
+ * after poll, what they said (true: a client waits); is it over; how long
+ * poll may sleep for the EMFILE back-off (-1: no bound). */
+#define SRV_POLLFDS	64
+int	srv_events(const struct server *srv, struct pollfd *pfd);
+bool	srv_after_poll(struct server *srv, const struct pollfd *pfd);
+bool	srv_done(const struct server *srv);
+int	srv_backoff_ms(const struct server *srv);
+/* Accept one client into c, set up for this model; 0 or -1 (nothing to
+ * take now; EMFILE backs off inside). */
+int	srv_accept(struct server *srv, struct conn *c);
+/* -e in a child that the caller watches (poll.c): its pid, or -1. */
+pid_t	spawn_command(const struct config *cfg, const struct conn *c);
+/* Serve c with the handler the options choose; an exit status. */
+int	serve_conn(const struct server *srv, const struct conn *c);
+/* The session on c is over (status); close it and count it. */
+void	srv_finished(struct server *srv, struct conn *c, int status);
+/* A child process for c: 0 in the child, its pid in the parent, -1. */
+pid_t	srv_spawn(struct server *srv, struct conn *c);
+/* Become -e's command, the connection as stdin and stdout; no return. */
+void	exec_command(const struct config *cfg, const struct conn *c)
+	    __attribute__((noreturn));
+/* Stop taking clients, end those still served, release; exit status. */
+int	srv_close(struct server *srv);
+/* Is the server stopping (SIGINT, SIGTERM)? */
+bool	srv_stopping(const struct server *srv);
+/* The connection's own descriptors, closed. */
+void	conn_close(struct conn *c);
+
+/* The TCP server models: each a loop around serve_conn. */
+int	serve_iterative(struct server *srv);
+int	serve_fork(struct server *srv);
+int	serve_threads(struct server *srv);
+int	serve_poll(struct server *srv);
 
 /* modes: entry points, each returns an exit status. */
 int	run_client(const struct config *cfg);

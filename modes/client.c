@@ -9,7 +9,7 @@
 int
 run_client(const struct config *cfg)
 {
-	struct conn c;
+	struct conn c = { .stop_fd = -1 };
 	char err[ERR_STRLEN];
 	int status;
 

@@ -5,11 +5,13 @@
  * Every call retries EINTR where it is made and turns EAGAIN into IO_AGAIN,
  * so callers see three outcomes: bytes, "would block", or an error.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -35,6 +37,19 @@ io_write(int fd, const void *buf, size_t len)
 
 	do
 		n = write(fd, buf, len);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return n;
+}
+
+ssize_t
+io_pread(int fd, void *buf, size_t len, off_t pos)
+{
+	ssize_t n;
+
+	do
+		n = pread(fd, buf, len, pos);
 	while (n == -1 && errno == EINTR);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return IO_AGAIN;
@@ -90,6 +105,47 @@ io_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * Clients of one server share stdout, and a chunk from one must never be
+ * split by a chunk from another, whatever the model: threads, or forked
+ * children. One mutex in shared memory serves both; it is robust, so a
+ * child killed in the middle of a write cannot leave it locked for good.
+ */
+static pthread_mutex_t *stdout_lock;
+
+int
+io_share_stdout(void)
+{
+	pthread_mutexattr_t attr;
+	void *mem;
+
+	mem = mmap(NULL, sizeof(*stdout_lock), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -1;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(mem, &attr);
+	pthread_mutexattr_destroy(&attr);
+	stdout_lock = mem;
+	return 0;
+}
+
+ssize_t
+io_write_chunk(int fd, const void *buf, size_t len)
+{
+	int r;
+
+	if (stdout_lock != NULL &&
+	    pthread_mutex_lock(stdout_lock) == EOWNERDEAD)
+		pthread_mutex_consistent(stdout_lock);	/* a child died */
+	r = io_write_all(fd, buf, len);
+	if (stdout_lock != NULL)
+		pthread_mutex_unlock(stdout_lock);
+	return r == -1 ? -1 : (ssize_t)len;
 }
 
 /*

@@ -338,21 +338,15 @@ int
 net_accept(int lfd, struct conn *c)
 {
 	struct sockaddr_storage ss;
-	socklen_t sslen;
-	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+	socklen_t sslen = sizeof(ss);
 	int fd;
 
-	for (;;) {
-		sslen = sizeof(ss);
+	do
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sslen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd != -1)
-			break;
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			(void)poll(&pfd, 1, -1);
-		else if (errno != ECONNABORTED)
-			return -1;
-	}
+	while (fd == -1 && errno == EINTR);
+	if (fd == -1)
+		return -1;
 	c->sock = fd;
 	net_format((struct sockaddr *)&ss, sslen, c->peer);
 	return 0;

@@ -1,8 +1,9 @@
 /*
  * pump.c: the byte pump. Two directions, each a bounded buffer between a
  * descriptor it reads and one it writes, moved by steps that never block;
- * and pump_run(), the poll loop that drives one TCP connection to its end
- * by the rules of SPEC.md item 2.
+ * a connection's pump, which applies the rules of SPEC.md item 2 to what
+ * the steps report; and pump_run(), the small poll loop that drives one
+ * connection. poll.c drives many with the same pump_advance().
  */
 #include <sys/socket.h>
 
@@ -44,8 +45,14 @@ dir_fill(struct dir *d)
 
 	if (d->eof || d->off + d->len == d->cap)
 		return 0;
-	n = io_read(d->from, d->buf + d->off + d->len,
-	    d->cap - d->off - d->len);
+	if (d->positional)
+		n = io_pread(d->from, d->buf + d->off + d->len,
+		    d->cap - d->off - d->len, d->pos);
+	else
+		n = io_read(d->from, d->buf + d->off + d->len,
+		    d->cap - d->off - d->len);
+	if (n > 0 && d->positional)
+		d->pos += n;
 	if (n == 0)
 		d->eof = true;
 	if (n <= 0)
@@ -62,8 +69,12 @@ dir_drain(struct dir *d)
 
 	if (d->len == 0)
 		return 0;
-	n = d->to < 0 ? (ssize_t)d->len :
-	    io_write(d->to, d->buf + d->off, d->len);
+	if (d->to < 0)
+		n = (ssize_t)d->len;
+	else if (d->whole_chunks)
+		n = io_write_chunk(d->to, d->buf + d->off, d->len);
+	else
+		n = io_write(d->to, d->buf + d->off, d->len);
 	if (n == -1)
 		return -1;
 	if (n <= 0)
@@ -107,40 +118,27 @@ want_to(const struct dir *d)
 	return !d->done && d->len > 0 ? POLLOUT : 0;
 }
 
-/* Poll the three descriptors of a connection until something is ready or
- * the idle bound passes; 0, or -1 with errno ETIMEDOUT. */
-static int
-pump_wait(const struct dir *up, const struct dir *down, int sock,
-    int idle_ms, int64_t last)
+int64_t
+pump_events(const struct pump *p, struct pollfd pfd[4])
 {
-	struct pollfd pfd[3];
-	int i, wait, r;
+	int i;
 
-	pfd[0].fd = up->from;
-	pfd[0].events = want_from(up);
-	pfd[1].fd = sock;
-	pfd[1].events = want_to(up) | want_from(down);
-	pfd[2].fd = down->to;
-	pfd[2].events = want_to(down);
-	for (i = 0; i < 3; i++)
+	pfd[0].fd = p->up.from;
+	pfd[0].events = want_from(&p->up);
+	pfd[1].fd = p->c->sock;
+	pfd[1].events = want_to(&p->up) | want_from(&p->down);
+	pfd[2].fd = p->down.to;
+	pfd[2].events = want_to(&p->down);
+	if (p->down.to == p->c->sock) {		/* --echo */
+		pfd[1].events |= pfd[2].events;
+		pfd[2].events = 0;
+	}
+	pfd[3].fd = p->c->stop_fd;
+	pfd[3].events = POLLIN;
+	for (i = 0; i < 4; i++)
 		if (pfd[i].events == 0 || pfd[i].fd < 0)
 			pfd[i].fd = -1;
-	do {
-		wait = -1;
-		if (idle_ms >= 0) {
-			wait = (int)(last + idle_ms - now_ms());
-			if (wait <= 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-		}
-		r = poll(pfd, 3, wait);
-	} while (r == -1 && errno == EINTR);
-	if (r == 0) {
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	return r == -1 ? -1 : 0;
+	return p->cfg->timeout_ms < 0 ? -1 : p->last + p->cfg->timeout_ms;
 }
 
 /* After an error, hand stdout what was already received, as far as it
@@ -148,8 +146,10 @@ pump_wait(const struct dir *up, const struct dir *down, int sock,
 static void
 flush_received(struct dir *down)
 {
-	if (down->len > 0 && down->to >= 0 &&
-	    io_write_all(down->to, down->buf + down->off, down->len) == 0)
+	if (down->len > 0 && down->to >= 0 && !down->shut_to &&
+	    (down->whole_chunks ? io_write_chunk(down->to, down->buf +
+	    down->off, down->len) != -1 : io_write_all(down->to, down->buf +
+	    down->off, down->len) == 0))
 		down->len = 0;
 }
 
@@ -159,114 +159,158 @@ conn_verb(const struct config *cfg)
 	return cfg->role == ROLE_CLIENT ? "connection to" : "connection from";
 }
 
+/* A server's client errors are its own business: said only under -v. */
+#define pump_report(p, ...) do {					\
+	if (!(p)->c->quiet)						\
+		report(__VA_ARGS__);					\
+	else								\
+		verbose((p)->cfg, __VA_ARGS__);				\
+} while (0)
+
 /* Report why a direction failed; the exit status is always 1. */
 static int
-pump_failed(const struct config *cfg, const struct conn *c,
-    const struct dir *d, bool upward)
+pump_failed(struct pump *p, const struct dir *d)
 {
+	bool upward = d == &p->up;
+
+	flush_received(&p->down);
 	errno = d->err;
 	if (upward && !d->err_on_write)
-		report("read from stdin:");
-	else if (!upward && d->err_on_write)
-		report("write to stdout:");
+		pump_report(p, "read from stdin:");
+	else if (!upward && d->err_on_write && !d->shut_to)
+		pump_report(p, "write to stdout:");
 	else if (upward && (d->err == EPIPE || d->err == ECONNRESET))
-		report("%s %s: peer closed the connection before all of "
-		    "stdin was sent", conn_verb(cfg), c->peer);
+		pump_report(p, "%s %s: peer closed the connection before all "
+		    "of stdin was sent", conn_verb(p->cfg), p->c->peer);
 	else
-		report("%s %s:", conn_verb(cfg), c->peer);
+		pump_report(p, "%s %s:", conn_verb(p->cfg), p->c->peer);
+	return EXIT_RUNTIME;
+}
+
+int
+pump_timed_out(struct pump *p)
+{
+	flush_received(&p->down);
+	pump_report(p, "%s %s: timed out after %.3g s without data",
+	    conn_verb(p->cfg), p->c->peer, p->cfg->timeout_ms / 1000.0);
 	return EXIT_RUNTIME;
 }
 
 /* One direction's step, and what its end means for the connection. */
 static void
-advance(const struct config *cfg, struct dir *d, int sock, bool upward)
+advance(struct dir *d)
 {
-	enum step s;
-
-	if (d->done || d->err != 0)
-		return;
-	s = dir_step(d);
-	if (s != STEP_DONE)
+	if (d->done || d->err != 0 || dir_step(d) != STEP_DONE)
 		return;
 	d->done = true;
-	if (upward && !cfg->no_shutdown)
-		(void)shutdown(sock, SHUT_WR);	/* the peer sees our EOF */
+	if (d->shut_to)
+		(void)shutdown(d->to, SHUT_WR);	/* the peer sees our EOF */
 }
 
 /* Has the session ended (SPEC.md item 2)? */
 static bool
-session_over(const struct config *cfg, const struct dir *up,
-    const struct dir *down, bool tty_in)
+session_over(const struct pump *p)
 {
-	if (up->done && down->done)
+	if (p->up.done && p->down.done)
 		return true;
-	if (down->done && tty_in)	/* a person at a keyboard */
+	if (p->down.done && p->tty_in)	/* a person at a keyboard */
 		return true;
-	return up->done && cfg->dirs == DIR_SEND_ONLY;
-}
-
-static int
-pump_loop(const struct config *cfg, const struct conn *c, struct dir *up,
-    struct dir *down)
-{
-	bool tty_in = isatty(STDIN_FILENO);
-	uint64_t before;
-	int64_t last = now_ms();
-
-	for (;;) {
-		before = up->moved + down->moved;
-		advance(cfg, up, c->sock, true);
-		advance(cfg, down, c->sock, false);
-		if (up->moved + down->moved != before)
-			last = now_ms();
-		if (down->err != 0) {
-			if (!down->err_on_write)
-				flush_received(down);
-			return pump_failed(cfg, c, down, false);
-		}
-		if (up->err != 0) {
-			/* A failed send means a dead connection: what it still
-			 * holds for us is received first, then we report. */
-			up->done = true;
-			if (!up->err_on_write ||
-			    session_over(cfg, up, down, tty_in)) {
-				flush_received(down);
-				return pump_failed(cfg, c, up, true);
-			}
-		}
-		if (session_over(cfg, up, down, tty_in))
-			return EXIT_OK;
-		if (pump_wait(up, down, c->sock, cfg->timeout_ms, last) == -1) {
-			flush_received(down);
-			if (errno == ETIMEDOUT)
-				report("%s %s: timed out after %.3g s without "
-				    "data", conn_verb(cfg), c->peer,
-				    cfg->timeout_ms / 1000.0);
-			else
-				report("poll:");
-			return EXIT_RUNTIME;
-		}
-	}
+	return p->up.done && p->cfg->dirs == DIR_SEND_ONLY;
 }
 
 int
-pump_run(const struct config *cfg, struct conn *c)
+pump_advance(struct pump *p)
 {
-	struct dir up, down;
-	char *buf;
+	uint64_t before = p->up.moved + p->down.moved;
+
+	advance(&p->up);
+	advance(&p->down);
+	if (p->up.moved + p->down.moved != before)
+		p->last = now_ms();
+	if (p->down.err != 0)
+		return pump_failed(p, &p->down);
+	if (p->up.err != 0) {
+		/* A failed send means a dead connection: what it still holds
+		 * for us is received first, then we report. */
+		p->up.done = true;
+		if (!p->up.err_on_write || session_over(p))
+			return pump_failed(p, &p->up);
+	}
+	return session_over(p) ? EXIT_OK : PUMP_RUNNING;
+}
+
+int
+pump_init(struct pump *p, const struct config *cfg, const struct conn *c)
+{
+	memset(p, 0, sizeof(*p));
+	if ((p->buf = malloc(2 * PUMP_BUFSIZE)) == NULL)
+		return -1;
+	p->cfg = cfg;
+	p->c = c;
+	p->tty_in = isatty(STDIN_FILENO);
+	p->last = now_ms();
+	dir_init(&p->up, c->in, c->sock, p->buf, PUMP_BUFSIZE);
+	dir_init(&p->down, c->sock, c->out, p->buf + PUMP_BUFSIZE,
+	    PUMP_BUFSIZE);
+	p->up.shut_to = !cfg->no_shutdown;
+	p->up.positional = c->in_positional;
+	p->down.whole_chunks = c->out_shared;
+	if (cfg->echo) {		/* the peer's bytes go back to it */
+		p->up.eof = p->up.done = true;
+		p->down.to = c->sock;
+		p->down.shut_to = true;
+		p->down.whole_chunks = false;
+	}
+	if (cfg->dirs == DIR_RECV_ONLY || c->in < 0)
+		p->up.eof = true;	/* half-close at once */
+	if (cfg->dirs == DIR_SEND_ONLY)
+		p->down.to = -1;	/* read and discard, so no RST */
+	return 0;
+}
+
+void
+pump_free(struct pump *p)
+{
+	free(p->buf);
+	p->buf = NULL;
+}
+
+/* Wait for what p waits for; PUMP_RUNNING, or a status when it ends. */
+static int
+pump_wait(struct pump *p)
+{
+	struct pollfd pfd[4];
+	int64_t deadline = pump_events(p, pfd);
+	int r, wait;
+
+	do {
+		wait = -1;
+		if (deadline >= 0 && (wait = (int)(deadline - now_ms())) <= 0)
+			return pump_timed_out(p);
+		r = poll(pfd, 4, wait);
+	} while (r == -1 && errno == EINTR);
+	if (r == -1) {
+		report("poll:");
+		return EXIT_RUNTIME;
+	}
+	if (pfd[3].revents != 0)
+		return EXIT_OK;		/* the server is stopping */
+	return PUMP_RUNNING;
+}
+
+int
+pump_run(const struct config *cfg, const struct conn *c)
+{
+	struct pump p;
 	int status;
 
-	if ((buf = malloc(2 * PUMP_BUFSIZE)) == NULL) {
+	if (pump_init(&p, cfg, c) == -1) {
 		report("pump buffers:");
 		return EXIT_RUNTIME;
 	}
-	dir_init(&up, c->in, c->sock, buf, PUMP_BUFSIZE);
-	dir_init(&down, c->sock, c->out, buf + PUMP_BUFSIZE, PUMP_BUFSIZE);
-	if (cfg->dirs == DIR_RECV_ONLY)
-		up.eof = true;		/* half-close at once */
-	if (cfg->dirs == DIR_SEND_ONLY)
-		down.to = -1;		/* read and discard, so no RST */
-	status = pump_loop(cfg, c, &up, &down);
-	free(buf);
+	while ((status = pump_advance(&p)) == PUMP_RUNNING &&
+	    (status = pump_wait(&p)) == PUMP_RUNNING)
+		;
+	pump_free(&p);
 	return status;
 }

@@ -1,29 +1,395 @@
 /*
- * server.c: -l [ADDRESS] PORT over TCP, serving one client. Listen (and
- * write --port-file), accept one connection, stop listening so that later
- * clients are refused rather than left waiting, and pump it to its end.
+ * server.c: -l over TCP. What every server model shares, once: listening
+ * and --port-file, how stdin and stdout are shared among clients, waiting
+ * for a turn (--count, --max-conns, EMFILE back-off, SIGINT/SIGTERM),
+ * accepting, the handler each connection gets (serve_conn), and stopping:
+ * children ended and reaped, threads ended.
+ *
+ * The models (iterative.c, fork.c, threads.c, poll.c) are loops around
+ * these; -l alone is the iterative loop with one client, which stops
+ * listening as soon as it has it, so later clients are refused.
  */
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "nsock.h"
 
+#define EMFILE_BACKOFF_MS	100	/* out of descriptors: wait, retry */
+
+static int (*const models[])(struct server *) = {
+	[MODEL_ONCE] = serve_iterative,
+	[MODEL_ITERATIVE] = serve_iterative,
+	[MODEL_FORK] = serve_fork,
+	[MODEL_THREADS] = serve_threads,
+	[MODEL_POLL] = serve_poll,
+};
+
 int
 run_server(const struct config *cfg)
 {
-	struct conn c;
-	char local[ADDR_STRLEN], err[ERR_STRLEN];
-	int lfd, status;
+	struct server srv;
+	int status;
 
-	if ((lfd = net_listen(cfg, local, err)) == -1)
+	if ((status = srv_open(&srv, cfg)) != -1)
+		return status;
+	return models[cfg->model](&srv);
+}
+
+static bool
+shares_clients(const struct config *cfg)
+{
+	return cfg->model == MODEL_FORK || cfg->model == MODEL_THREADS ||
+	    cfg->model == MODEL_POLL;
+}
+
+/* stdin and stdout for many clients: replayed file, hub, shared lock. */
+static int
+share_stdio(struct server *srv)
+{
+	struct stat st;
+
+	if (io_stdio_nonblock(&srv->in, &srv->out) == -1)
+		return -1;
+	srv->in_file = srv->cfg->model != MODEL_ONCE &&
+	    fstat(srv->in, &st) == 0 && S_ISREG(st.st_mode);
+	if (srv->in_file || !shares_clients(srv->cfg))
+		return 0;
+	if ((srv->hub = hub_new(srv->in)) == NULL)
+		return -1;
+	return srv->cfg->model == MODEL_POLL ? 0 : io_share_stdout();
+}
+
+int
+srv_open(struct server *srv, const struct config *cfg)
+{
+	char err[ERR_STRLEN];
+
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = cfg;
+	srv->stop[0] = srv->stop[1] = srv->wake[0] = srv->wake[1] = -1;
+	if ((srv->lfd = net_listen(cfg, srv->local, err)) == -1)
 		die(EXIT_RUNTIME, "%s", err);
-	verbose(cfg, "listening on %s", local);
-	if (net_accept(lfd, &c) == -1)
-		die(EXIT_RUNTIME, "accept on %s:", local);
-	close(lfd);
-	verbose(cfg, "connection from %s", c.peer);
-	if (io_stdio_nonblock(&c.in, &c.out) == -1)
+	verbose(cfg, "listening on %s", srv->local);
+	if (share_stdio(srv) == -1)
 		die(EXIT_RUNTIME, "standard input or output:");
-	status = pump_run(cfg, &c);
-	close(c.sock);
-	return status;
+	if (cfg->model == MODEL_ONCE)
+		return -1;	/* a signal ends it as any command */
+	if (pipe2(srv->stop, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) == -1)
+		die(EXIT_RUNTIME, "pipe:");
+	sig_notify(srv->stop[1], srv->wake[1]);
+	return -1;
+}
+
+bool
+srv_stopping(const struct server *srv)
+{
+	return srv->stop[0] != -1 && sig_stopping();
+}
+
+/* Reap what has ended; forget it among our children. */
+static void
+reap(struct server *srv)
+{
+	pid_t pid;
+	size_t i;
+
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+		for (i = 0; i < srv->nkids; i++)
+			if (srv->kids[i] == pid) {
+				srv->kids[i] = srv->kids[--srv->nkids];
+				__atomic_sub_fetch(&srv->active, 1,
+				    __ATOMIC_SEQ_CST);
+				break;
+			}
+}
+
+static long
+active(const struct server *srv)
+{
+	return __atomic_load_n(&srv->active, __ATOMIC_SEQ_CST);
+}
+
+/* May a client be accepted now? */
+static bool
+may_accept(const struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+
+	return srv->lfd != -1 && now_ms() >= srv->retry_at &&
+	    (cfg->max_conns == 0 || active(srv) < cfg->max_conns);
+}
+
+int
+srv_events(const struct server *srv, struct pollfd *pfd)
+{
+	int k = 0;
+
+	pfd[k].fd = srv->stop[0];
+	pfd[k++].events = POLLIN;
+	pfd[k].fd = srv->wake[0];
+	pfd[k++].events = POLLIN;
+	pfd[k].fd = may_accept(srv) ? srv->lfd : -1;
+	pfd[k++].events = POLLIN;
+	if (srv->hub != NULL)
+		k += hub_events(srv->hub, pfd + k, SRV_POLLFDS - k);
+	return k;
+}
+
+static void
+drain(int fd)
+{
+	char sink[64];
+
+	while (fd != -1 && read(fd, sink, sizeof(sink)) > 0)
+		;
+}
+
+bool
+srv_after_poll(struct server *srv, const struct pollfd *pfd)
+{
+	drain(srv->wake[0]);
+	reap(srv);
+	if (srv->hub != NULL)
+		hub_step(srv->hub);
+	return pfd[2].fd != -1 && pfd[2].revents != 0;
+}
+
+bool
+srv_done(const struct server *srv)
+{
+	return srv_stopping(srv) || (srv->lfd == -1 && active(srv) == 0);
+}
+
+int
+srv_backoff_ms(const struct server *srv)
+{
+	int64_t now = now_ms();
+
+	return now < srv->retry_at ? (int)(srv->retry_at - now) : -1;
+}
+
+int
+srv_wait_turn(struct server *srv)
+{
+	struct pollfd pfd[SRV_POLLFDS];
+	int n;
+
+	while (!srv_done(srv)) {	/* stopped, or --count all served */
+		n = srv_events(srv, pfd);
+		if (poll(pfd, (nfds_t)n, srv_backoff_ms(srv)) == -1 &&
+		    errno != EINTR)
+			die(EXIT_RUNTIME, "poll:");
+		if (srv_after_poll(srv, pfd))
+			return 0;
+	}
+	return -1;
+}
+
+/* The stdin this client reads: the file at its own offset, a pipe from
+ * the hub, or stdin itself (one client at a time). */
+static void
+conn_stdin(struct server *srv, struct conn *c)
+{
+	c->in = srv->in;
+	c->in_positional = srv->in_file;
+	if (srv->hub != NULL) {
+		c->in = hub_join(srv->hub);	/* -1: stdin has ended */
+		c->in_owned = c->in != -1;
+	}
+}
+
+int
+srv_accept(struct server *srv, struct conn *c)
+{
+	const struct config *cfg = srv->cfg;
+
+	memset(c, 0, sizeof(*c));
+	if (net_accept(srv->lfd, c) == -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			verbose(cfg, "accept on %s:", srv->local);
+			srv->retry_at = now_ms() + EMFILE_BACKOFF_MS;
+		}
+		return -1;
+	}
+	verbose(cfg, "connection from %s", c->peer);
+	if (cfg->model == MODEL_ONCE ||
+	    (cfg->count > 0 && ++srv->accepted >= cfg->count)) {
+		close(srv->lfd);	/* no more clients: refuse them */
+		srv->lfd = -1;
+	}
+	conn_stdin(srv, c);
+	c->out = srv->out;
+	c->out_shared = shares_clients(cfg);
+	c->quiet = cfg->model != MODEL_ONCE;
+	c->stop_fd = srv->stop[0];
+	__atomic_add_fetch(&srv->active, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void
+conn_close(struct conn *c)
+{
+	close(c->sock);
+	if (c->in_owned)
+		close(c->in);
+	c->sock = c->in = -1;
+}
+
+void
+srv_finished(struct server *srv, struct conn *c, int status)
+{
+	conn_close(c);
+	if (srv->cfg->model == MODEL_ONCE)
+		srv->last_status = status;
+	__atomic_sub_fetch(&srv->active, 1, __ATOMIC_SEQ_CST);
+	if (srv->wake[1] != -1)
+		(void)write(srv->wake[1], "", 1);
+}
+
+/* In the process that becomes -e's command: the connection as its stdin
+ * and stdout (blocking, as programs expect), every other descriptor of
+ * ours closed by O_CLOEXEC. Never returns. */
+void
+exec_command(const struct config *cfg, const struct conn *c)
+{
+	int flags = fcntl(c->sock, F_GETFL);
+
+	sig_default();
+	if (flags == -1 || fcntl(c->sock, F_SETFL, flags & ~O_NONBLOCK) == -1 ||
+	    dup2(c->sock, STDIN_FILENO) == -1 ||
+	    dup2(c->sock, STDOUT_FILENO) == -1)
+		die(EXIT_RUNTIME, "-e for %s:", c->peer);
+	execl("/bin/sh", "sh", "-c", cfg->exec_cmd, (char *)NULL);
+	report("exec /bin/sh for %s:", c->peer);
+	_exit(127);
+}
+
+pid_t
+spawn_command(const struct config *cfg, const struct conn *c)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		exec_command(cfg, c);
+	if (pid == -1)
+		report("fork for %s:", c->peer);
+	return pid;
+}
+
+/* -e where the server goes on: the command in a child, watched through a
+ * pidfd together with the stop pipe, killed if the server stops. */
+static int
+serve_exec(const struct server *srv, const struct conn *c)
+{
+	struct pollfd pfd[2];
+	pid_t pid;
+	int pidfd;
+
+	if ((pid = spawn_command(srv->cfg, c)) == -1)
+		return EXIT_RUNTIME;
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pfd[0].fd = pidfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = c->stop_fd;
+	pfd[1].events = POLLIN;
+	while (pidfd != -1 && poll(pfd, 2, -1) == -1 && errno == EINTR)
+		;
+	if (pidfd != -1 && pfd[0].revents == 0)
+		kill(pid, SIGTERM);	/* the server is stopping */
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	if (pidfd != -1)
+		close(pidfd);
+	return EXIT_OK;
+}
+
+int
+serve_conn(const struct server *srv, const struct conn *c)
+{
+	if (srv->cfg->exec_cmd != NULL)
+		return serve_exec(srv, c);
+	return pump_run(srv->cfg, c);
+}
+
+pid_t
+srv_spawn(struct server *srv, struct conn *c)
+{
+	pid_t pid, *kids;
+
+	kids = realloc(srv->kids, (srv->nkids + 1) * sizeof(*kids));
+	if (kids == NULL)
+		return -1;
+	srv->kids = kids;
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		/* The child serves c alone: nothing of the parent's is ours,
+		 * and SIGTERM from the parent simply ends us. */
+		sig_default();
+		close(srv->lfd);
+		if (srv->hub != NULL)
+			hub_forget(srv->hub);
+		c->stop_fd = -1;
+		return 0;
+	}
+	srv->kids[srv->nkids++] = pid;
+	return pid;
+}
+
+/* Wait up to ms (< 0: no bound) for every connection to end; true if
+ * they have. */
+static bool
+wait_all(struct server *srv, int ms)
+{
+	struct pollfd pfd = { .fd = srv->wake[0], .events = POLLIN };
+	int64_t deadline = now_ms() + ms;
+
+	for (;;) {
+		reap(srv);
+		if (active(srv) == 0)
+			return true;
+		if ((ms >= 0 && now_ms() >= deadline) || srv->wake[0] == -1)
+			return false;
+		(void)poll(&pfd, 1, 50);
+		drain(srv->wake[0]);
+	}
+}
+
+static void
+signal_kids(const struct server *srv, int sig)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nkids; i++)
+		kill(srv->kids[i], sig);
+}
+
+int
+srv_close(struct server *srv)
+{
+	if (srv->lfd != -1)
+		close(srv->lfd);
+	srv->lfd = -1;
+	if (srv_stopping(srv)) {
+		/* Threads and pumps saw the stop pipe; children get told. */
+		signal_kids(srv, SIGTERM);
+		if (!wait_all(srv, 800)) {
+			signal_kids(srv, SIGKILL);
+			(void)wait_all(srv, 200);
+		}
+		verbose(srv->cfg, "stopped by a signal");
+	} else
+		(void)wait_all(srv, -1);
+	free(srv->kids);
+	return srv->cfg->model == MODEL_ONCE ? srv->last_status : EXIT_OK;
 }

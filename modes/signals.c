@@ -1,21 +1,72 @@
 /*
  * signals.c: SIGPIPE ignored for good, and the stop request (SIGINT,
- * SIGTERM) that servers wait for together with I/O. The signals stay
- * blocked except inside ppoll(2), so a stop can never slip in between
- * checking the flag and going to sleep. And the last word before a deadly
+ * SIGTERM) that servers wait for together with I/O. The UDP server keeps
+ * the signals blocked except inside ppoll(2), so a stop cannot slip in
+ * between checking the flag and going to sleep; a TCP server, whose
+ * threads and pumps poll on their own, gets a self-pipe instead. And the last word before a deadly
  * signal kills us: undoing what we changed in descriptors we share.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
+#include <unistd.h>
 
 #include "nsock.h"
 
 static volatile sig_atomic_t stop_signal;
+static int stop_note = -1;	/* written on a stop, so pollers see it */
+static int child_note = -1;	/* written on SIGCHLD */
+
+static void
+note(int fd)
+{
+	int saved = errno;
+
+	if (fd != -1)
+		(void)write(fd, "", 1);
+	errno = saved;
+}
 
 static void
 on_stop(int sig)
 {
 	stop_signal = sig;
+	note(stop_note);
+}
+
+static void
+on_child(int sig)
+{
+	(void)sig;
+	note(child_note);
+}
+
+void
+sig_notify(int stop_fd, int child_fd)
+{
+	struct sigaction sa = { .sa_handler = on_stop };
+
+	stop_note = stop_fd;
+	child_note = child_fd;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_child;
+	sa.sa_flags = SA_NOCLDSTOP | SA_RESTART;
+	sigaction(SIGCHLD, &sa, NULL);
+}
+
+void
+sig_default(void)
+{
+	sigset_t none;
+
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 void
