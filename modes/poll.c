@@ -21,6 +21,8 @@
 struct pconn {
 	struct conn	 c;
 	struct pump	 p;
+	size_t		 first;		/* its entries in the poll set */
+	size_t		 nfds;
 	pid_t		 pid;		/* -e: the command, else 0 */
 	int		 pidfd;
 };
@@ -47,7 +49,7 @@ loop_add(struct loop *l, struct pconn *pc)
 			return false;
 		l->conn = conn;
 		pfd = realloc(l->pfd, (SRV_POLLFDS + cap * FDS_PER_CONN) *
-		    sizeof(*pfd));
+		    sizeof(*pfd));	/* room for all; only live ones used */
 		if (pfd == NULL)
 			return false;
 		l->pfd = pfd;
@@ -86,30 +88,44 @@ accept_all(struct loop *l)
 	free(pc);
 }
 
-/* The connection's part of the poll set; its idle deadline or -1. */
+/* Append the connection's live descriptors to the poll set at *k (poll
+ * fails with EINVAL past RLIMIT_NOFILE entries, so none are -1); its idle
+ * deadline, or -1. */
 static int64_t
-conn_events(const struct pconn *pc, struct pollfd *pfd)
+conn_events(struct pconn *pc, struct pollfd *set, size_t *k)
 {
+	struct pollfd pfd[FDS_PER_CONN];
+	int64_t deadline = -1;
 	int i;
 
 	if (pc->pid == 0)
-		return pump_events(&pc->p, pfd);
+		deadline = pump_events(&pc->p, pfd);
+	else {
+		for (i = 0; i < FDS_PER_CONN; i++)
+			pfd[i].fd = -1;
+		pfd[0].fd = pc->pidfd;
+		pfd[0].events = POLLIN;
+	}
+	pc->first = *k;
 	for (i = 0; i < FDS_PER_CONN; i++)
-		pfd[i].fd = -1;
-	pfd[0].fd = pc->pidfd;
-	pfd[0].events = POLLIN;
-	return -1;
+		if (pfd[i].fd != -1) {
+			set[*k] = pfd[i];
+			set[(*k)++].revents = 0;
+		}
+	pc->nfds = *k - pc->first;
+	return deadline;
 }
 
 /* Move what is ready on one connection; true once it is over. */
 static bool
-conn_run(struct pconn *pc, const struct pollfd *pfd, int64_t deadline,
+conn_run(struct pconn *pc, const struct pollfd *set, int64_t deadline,
     int *status)
 {
-	int i, ready = 0;
+	size_t i;
+	int ready = 0;
 
-	for (i = 0; i < FDS_PER_CONN; i++)
-		ready |= pfd[i].revents;
+	for (i = pc->first; i < pc->first + pc->nfds; i++)
+		ready |= set[i].revents;
 	if (pc->pid != 0) {
 		if (!ready && pc->pidfd != -1)
 			return false;
@@ -149,34 +165,32 @@ static void
 loop_round(struct loop *l)
 {
 	int64_t deadline, first = -1;
-	size_t i, nfds;
-	int k, status, wait;
+	size_t i, k;
+	int status, wait, nsrv;
 
-	k = srv_events(l->srv, l->pfd);
+	nsrv = srv_events(l->srv, l->pfd);
+	for (k = 0; k < (size_t)nsrv; k++)
+		if (l->pfd[k].fd == -1)
+			l->pfd[k].events = 0;	/* kept: srv_after_poll reads
+						 * the listener at index 2 */
 	for (i = 0; i < l->n; i++) {
-		deadline = conn_events(l->conn[i],
-		    l->pfd + SRV_POLLFDS + i * FDS_PER_CONN);
+		deadline = conn_events(l->conn[i], l->pfd, &k);
 		if (deadline >= 0 && (first < 0 || deadline < first))
 			first = deadline;
 	}
-	for (; k < SRV_POLLFDS; k++)
-		l->pfd[k].fd = -1;
-	nfds = SRV_POLLFDS + l->n * FDS_PER_CONN;
 	wait = srv_backoff_ms(l->srv);
 	if (first >= 0 && (wait < 0 || first - now_ms() < wait))
 		wait = first > now_ms() ? (int)(first - now_ms()) : 0;
-	if (poll(l->pfd, nfds, wait) == -1 && errno != EINTR)
+	if (poll(l->pfd, k, wait) == -1 && errno != EINTR)
 		die(EXIT_RUNTIME, "poll:");
 	if (srv_after_poll(l->srv, l->pfd))
 		accept_all(l);
 	for (i = l->n; i-- > 0;) {
-		struct pollfd *pfd = l->pfd + SRV_POLLFDS + i * FDS_PER_CONN;
+		struct pconn *pc = l->conn[i];
 
-		deadline = l->conn[i]->pid != 0 ? -1 :
-		    l->conn[i]->p.last + l->srv->cfg->timeout_ms;
-		if (l->srv->cfg->timeout_ms < 0)
-			deadline = -1;
-		if (conn_run(l->conn[i], pfd, deadline, &status))
+		deadline = pc->pid != 0 || l->srv->cfg->timeout_ms < 0 ? -1 :
+		    pc->p.last + l->srv->cfg->timeout_ms;
+		if (conn_run(pc, l->pfd, deadline, &status))
 			conn_end(l, i, status, false);
 	}
 }

@@ -9,6 +9,7 @@
  * these; -l alone is the iterative loop with one client, which stops
  * listening as soon as it has it, so later clients are refused.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -60,11 +61,25 @@ share_stdio(struct server *srv)
 		return -1;
 	srv->in_file = srv->cfg->model != MODEL_ONCE &&
 	    fstat(srv->in, &st) == 0 && S_ISREG(st.st_mode);
-	if (srv->in_file || !shares_clients(srv->cfg))
+	if (!shares_clients(srv->cfg))
 		return 0;
-	if ((srv->hub = hub_new(srv->in)) == NULL)
+	if (!srv->in_file && (srv->hub = hub_new(srv->in)) == NULL)
 		return -1;
+	/* One process has one writer; threads and children need the lock. */
 	return srv->cfg->model == MODEL_POLL ? 0 : io_share_stdout();
+}
+
+/* Thousands of clients need thousands of descriptors: take what the hard
+ * limit allows. (Past it, accept backs off; see srv_accept.) */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 int
@@ -78,6 +93,7 @@ srv_open(struct server *srv, const struct config *cfg)
 	if ((srv->lfd = net_listen(cfg, srv->local, err)) == -1)
 		die(EXIT_RUNTIME, "%s", err);
 	verbose(cfg, "listening on %s", srv->local);
+	raise_fd_limit();
 	if (share_stdio(srv) == -1)
 		die(EXIT_RUNTIME, "standard input or output:");
 	if (cfg->model == MODEL_ONCE)
@@ -257,8 +273,9 @@ srv_finished(struct server *srv, struct conn *c, int status)
 }
 
 /* In the process that becomes -e's command: the connection as its stdin
- * and stdout (blocking, as programs expect), every other descriptor of
- * ours closed by O_CLOEXEC. Never returns. */
+ * and stdout (blocking, as programs expect), stderr as ours, and nothing
+ * else: ours are O_CLOEXEC, and what we inherited ourselves is closed
+ * too, so the command holds no descriptor it was not meant to. */
 void
 exec_command(const struct config *cfg, const struct conn *c)
 {
@@ -269,6 +286,7 @@ exec_command(const struct config *cfg, const struct conn *c)
 	    dup2(c->sock, STDIN_FILENO) == -1 ||
 	    dup2(c->sock, STDOUT_FILENO) == -1)
 		die(EXIT_RUNTIME, "-e for %s:", c->peer);
+	(void)close_range(STDERR_FILENO + 1, ~0U, 0);
 	execl("/bin/sh", "sh", "-c", cfg->exec_cmd, (char *)NULL);
 	report("exec /bin/sh for %s:", c->peer);
 	_exit(127);

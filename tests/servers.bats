@@ -1,0 +1,279 @@
+#!/usr/bin/env bats
+# Multi-client TCP servers (SPEC.md items 4 and 6): every model (-k, --fork,
+# --threads, --poll) with every handler (relay, --echo, -e), --count,
+# --max-conns, stdin shared as a file or a stream, stdout chunks kept
+# whole, robustness (zombies, threads, EMFILE, killed clients, SIGTERM).
+# Each check is a function; each model gets its own test of it.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+# echo_many MODEL N: N concurrent clients with distinct 100 KiB payloads
+# each get exactly their own bytes back from --echo.
+echo_many() {
+	local model=$1 n=$2 i pids=()
+	start_server "$model" --echo --count "$n" </dev/null >/dev/null
+	for ((i = 0; i < n; i++)); do
+		head -c 100K /dev/urandom >"in.$i"
+		timeout 30 "$NSOCK" -c 127.0.0.1 "$PORT" <"in.$i" >"out.$i" &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	wait "$SERVER_PID"
+	for ((i = 0; i < n; i++)); do same "in.$i" "out.$i"; done
+}
+
+# exec_upper MODEL: -e 'tr a-z A-Z' for 4 concurrent clients.
+exec_upper() {
+	local i pids=()
+	start_server "$1" -e 'tr a-z A-Z' --count 4 </dev/null >/dev/null
+	for i in 1 2 3 4; do
+		printf 'client %s says hello\n' "$i" |
+		    timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" >"out.$i" &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	wait "$SERVER_PID"
+	for i in 1 2 3 4; do
+		[ "$(cat "out.$i")" = "CLIENT $i SAYS HELLO" ]
+	done
+}
+
+# relay_chunks MODEL: 8 concurrent clients each send 20 lines of 20000
+# bytes, one send each, to a server whose stdout is a pipe read in bursts
+# (64 KiB, then a pause): writers pile up on the full pipe, their writes
+# are partial, and only the lock keeps chunks whole. The senders stay below the reader's pace, so
+# no backpressure splits a line across two receives (which the rule would
+# allow: a chunk is what one receive returns); every line comes out whole.
+relay_chunks() {
+	local i pids=()
+	start_server "$1" --count 8 </dev/null > >(python3 -c '
+import sys, time
+out = open("out", "wb")
+while True:
+    b = sys.stdin.buffer.read1(65536)
+    if not b: break
+    out.write(b); time.sleep(0.02)')
+	for i in 1 2 3 4 5 6 7 8; do
+		python3 - "$PORT" "$i" <<-'EOF' &
+		import socket, sys, time
+		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+		c = chr(ord("a") + int(sys.argv[2]))
+		for j in range(20):
+		    s.sendall((c * 19999 + "\n").encode())
+		    time.sleep(0.04)
+		s.shutdown(socket.SHUT_WR)
+		s.recv(1)
+		EOF
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	wait "$SERVER_PID"
+	for _ in $(seq 100); do [ "$(stat -c %s out)" -ge 3200000 ] && break; sleep 0.05; done
+	[ "$(stat -c %s out)" -eq 3200000 ]
+	# Each line: 19999 times one letter. A split chunk breaks a line.
+	[ "$(grep -Ecx '(a+|b+|c+|d+|e+|f+|g+|h+|i+)' out)" -eq 160 ]
+	[ "$(awk '{ n[length($0)]++ } END { for (k in n) print k, n[k] }' out)" = "19999 160" ]
+}
+
+# file_replay MODEL: a regular-file stdin reaches each of 5 clients whole.
+file_replay() {
+	local i pids=()
+	random_file in 2M
+	start_server "$1" --count 5 <in >/dev/null
+	for i in 1 2 3 4 5; do
+		timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" </dev/null >"out.$i" &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	wait "$SERVER_PID"
+	for i in 1 2 3 4 5; do same in "out.$i"; done
+}
+
+# max_conns MODEL: --max-conns 2 with 5 clients: all served, never more
+# than 2 at once (each client holds its connection 0.3 s).
+max_conns() {
+	local i pids=()
+	start_server "$1" --max-conns 2 --count 5 -e 'echo start; sleep 0.3; echo end' \
+	    </dev/null >/dev/null
+	for i in 1 2 3 4 5; do
+		timeout 20 "$NSOCK" -c 127.0.0.1 "$PORT" </dev/null >"out.$i" &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	wait "$SERVER_PID"
+	for i in 1 2 3 4 5; do [ "$(cat "out.$i")" = "$(printf 'start\nend')" ]; done
+}
+
+# stream_broadcast MODEL: a line on a stream stdin reaches all 3 clients
+# connected at that moment; at the stream's end each session ends.
+stream_broadcast() {
+	local i pids=()
+	mkfifo feed
+	exec 4<>feed		# a writer, so the server's open does not block
+	start_server "$1" -v --count 3 <feed >/dev/null 2>err
+	for i in 1 2 3; do
+		timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 5) >"out.$i" &
+		pids+=($!)
+	done
+	for _ in $(seq 250); do [ "$(grep -c 'connection from' err)" -eq 3 ] && break; sleep 0.02; done
+	echo "to everyone" >&4
+	exec 4>&-
+	for i in "${pids[@]}"; do wait "$i" || true; done
+	for i in 1 2 3; do [ "$(cat "out.$i")" = "to everyone" ]; done
+}
+
+# count_ends MODEL: --count 3 serves 3 clients and exits 0; a 4th is refused.
+count_ends() {
+	start_server "$1" --count 3 </dev/null >out
+	for i in 1 2 3; do echo "n$i" | timeout 5 "$NSOCK" -c 127.0.0.1 "$PORT"; done
+	wait "$SERVER_PID"
+	[ "$(sort out)" = "$(printf 'n1\nn2\nn3')" ]
+	run timeout 5 "$NSOCK" -c 127.0.0.1 "$PORT" </dev/null
+	[ "$status" -eq 1 ]
+}
+
+# sigterm_ends MODEL: SIGTERM mid-session ends the server and its clients
+# (-e commands, children) within a second; nothing is left running.
+sigterm_ends() {
+	start_server "$1" -e 'exec sleep 31' </dev/null >/dev/null
+	timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 30) >/dev/null &
+	local client=$! server start
+	for _ in $(seq 250); do pgrep -fx 'sleep 31' >/dev/null && break; sleep 0.02; done
+	pgrep -fx 'sleep 31' >/dev/null
+	server=$(pgrep -P "$SERVER_PID" -x nsock)
+	start=$(date +%s%N)
+	kill -TERM "$server"
+	wait "$SERVER_PID"
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1500 ]
+	[ -z "$(pgrep -fx 'sleep 31')" ]
+	wait "$client" || true
+}
+
+# killed_client MODEL: a client killed -9 mid-transfer does not stop the
+# others: 3 more each get a 4 MiB file whole.
+killed_client() {
+	random_file in 4M
+	start_server "$1" <in >/dev/null
+	python3 - "$PORT" <<-'EOF'
+	import socket, sys, time
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+	s.recv(1000)                      # take a little, then vanish with RST
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+	s.close()
+	EOF
+	for i in 1 2 3; do
+		timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" </dev/null >"out.$i"
+		same in "out.$i"
+	done
+	kill -0 "$SERVER_PID"
+}
+
+@test "-k: 64 concurrent clients each get their own 100 KiB back from --echo" { echo_many -k 64; }
+@test "--fork: 64 concurrent clients each get their own 100 KiB back from --echo" { echo_many --fork 64; }
+@test "--threads: 64 concurrent clients each get their own 100 KiB back from --echo" { echo_many --threads 64; }
+@test "--poll: 64 concurrent clients each get their own 100 KiB back from --echo" { echo_many --poll 64; }
+
+@test "-k: -e 'tr a-z A-Z'" { exec_upper -k; }
+@test "--fork: -e 'tr a-z A-Z'" { exec_upper --fork; }
+@test "--threads: -e 'tr a-z A-Z'" { exec_upper --threads; }
+@test "--poll: -e 'tr a-z A-Z'" { exec_upper --poll; }
+
+@test "-k: relay to stdout keeps each client's chunks whole" { relay_chunks -k; }
+@test "--fork: relay to stdout from 8 concurrent clients keeps chunks whole" { relay_chunks --fork; }
+@test "--threads: relay to stdout from 8 concurrent clients keeps chunks whole" { relay_chunks --threads; }
+@test "--poll: relay to stdout from 8 concurrent clients keeps chunks whole" { relay_chunks --poll; }
+
+@test "-k: a regular-file stdin is replayed whole to each of 5 clients" { file_replay -k; }
+@test "--fork: a regular-file stdin is replayed whole to each of 5 clients" { file_replay --fork; }
+@test "--threads: a regular-file stdin is replayed whole to each of 5 clients" { file_replay --threads; }
+@test "--poll: a regular-file stdin is replayed whole to each of 5 clients" { file_replay --poll; }
+
+@test "--fork: --max-conns 2 with 5 clients: all served" { max_conns --fork; }
+@test "--threads: --max-conns 2 with 5 clients: all served" { max_conns --threads; }
+@test "--poll: --max-conns 2 with 5 clients: all served" { max_conns --poll; }
+
+@test "--fork: a stream stdin goes to every client connected" { stream_broadcast --fork; }
+@test "--threads: a stream stdin goes to every client connected" { stream_broadcast --threads; }
+@test "--poll: a stream stdin goes to every client connected" { stream_broadcast --poll; }
+
+@test "-k: --count 3 serves 3 clients, then exits 0" { count_ends -k; }
+@test "--fork: --count 3 serves 3 clients, then exits 0" { count_ends --fork; }
+@test "--threads: --count 3 serves 3 clients, then exits 0" { count_ends --threads; }
+@test "--poll: --count 3 serves 3 clients, then exits 0" { count_ends --poll; }
+
+@test "-k: SIGTERM ends the server and its -e child within a second" { sigterm_ends -k; }
+@test "--fork: SIGTERM ends the server and its children within a second" { sigterm_ends --fork; }
+@test "--threads: SIGTERM ends the server and its -e child within a second" { sigterm_ends --threads; }
+@test "--poll: SIGTERM ends the server and its -e child within a second" { sigterm_ends --poll; }
+
+@test "-k: a client reset mid-transfer does not stop the next ones" { killed_client -k; }
+@test "--fork: a client reset mid-transfer does not stop the others" { killed_client --fork; }
+@test "--threads: a client reset mid-transfer does not stop the others" { killed_client --threads; }
+@test "--poll: a client reset mid-transfer does not stop the others" { killed_client --poll; }
+
+# The number of child processes of the server process.
+children() {
+	pgrep -P "$1" | wc -l
+}
+
+@test "--fork: 300 sequential connections leave no zombie" {
+	start_server --fork --echo </dev/null >/dev/null
+	server=$(pgrep -P "$SERVER_PID" -x nsock)
+	for i in $(seq 300); do
+		echo "$i" | timeout 5 "$NSOCK" -c 127.0.0.1 "$PORT" >/dev/null
+	done
+	for _ in $(seq 100); do [ "$(children "$server")" -eq 0 ] && break; sleep 0.02; done
+	[ "$(children "$server")" -eq 0 ]
+	[ -z "$(ps -o stat= --ppid "$server" | grep Z)" ]
+}
+
+@test "--threads: 300 sequential connections leave no extra thread" {
+	start_server --threads --echo </dev/null >/dev/null
+	server=$(pgrep -P "$SERVER_PID" -x nsock)
+	before=$(ls /proc/"$server"/task | wc -l)
+	for i in $(seq 300); do
+		echo "$i" | timeout 5 "$NSOCK" -c 127.0.0.1 "$PORT" >/dev/null
+	done
+	for _ in $(seq 100); do [ "$(ls /proc/"$server"/task | wc -l)" -eq "$before" ] && break; sleep 0.02; done
+	[ "$(ls /proc/"$server"/task | wc -l)" -eq "$before" ]
+}
+
+# emfile_check MODEL: with ulimit -n 64, 100 clients at once (each held
+# 0.5 s by -e): the server runs out of descriptors, backs off without
+# spinning (CPU time read from /proc), and serves them all.
+emfile_check() {
+	local model=$1 i pids=() server ticks
+	bash -c 'ulimit -n 64; exec "$@"' _ timeout 60 "$NSOCK" -l --port-file pf \
+	    "$model" -e 'sleep 0.5; cat' 127.0.0.1 0 </dev/null >/dev/null 2>err 3>&- &
+	BG_PIDS+=($!)
+	wait_for_file pf || { cat err >&2; return 1; }
+	server=$(pgrep -P $! -x nsock)
+	for i in $(seq 100); do
+		echo "client $i" | timeout 30 "$NSOCK" -c 127.0.0.1 "$(cat pf)" >"out.$i" &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	for i in $(seq 100); do [ "$(cat "out.$i")" = "client $i" ]; done
+	# utime + stime in clock ticks (100 a second): far below a spin.
+	ticks=$(awk '{ print $14 + $15 }' /proc/"$server"/stat)
+	echo "cpu ticks: $ticks" >&2
+	[ "$ticks" -lt 150 ]
+}
+
+@test "--fork: ulimit -n 64 and 100 clients: backs off, no spin, all served" { emfile_check --fork; }
+@test "--threads: ulimit -n 64 and 100 clients: backs off, no spin, all served" { emfile_check --threads; }
+@test "--poll: ulimit -n 64 and 100 clients: backs off, no spin, all served" { emfile_check --poll; }
+
+@test "-e: the command inherits only its connection (0, 1) and stderr" {
+	start_server --fork -e 'ls /proc/$$/fd' </dev/null >/dev/null
+	run timeout 5 "$NSOCK" -c 127.0.0.1 "$PORT" </dev/null
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | sort -n | tr '\n' ' ')" = "0 1 2 " ]
+}
+
+@test "-e: the command's output reaches a client that has half-closed" {
+	start_server --poll -e 'cat >/dev/null; sleep 0.3; head -c 3M /dev/zero' </dev/null >/dev/null
+	timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" <<<"request" >out
+	[ "$(stat -c %s out)" -eq 3145728 ]
+}
