@@ -39,10 +39,13 @@ test: deps nsock
 
 # The same suite against ./nsock-asan, built under ASan and UBSan in
 # build/asan/. Sanitizer exit codes differ from nsock's own 0/1/2, so a
-# report can never pass for an expected failure.
+# report can never pass for an expected failure. LeakSanitizer is off: its
+# stop-the-world tracer (ptrace at exit) hung here once at a server's exit,
+# and a hang costs CI more than the check gives. (A valgrind leak pass is
+# still to come: issue 5.)
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=all
-SAN_ENV   = ASAN_OPTIONS=exitcode=86:detect_leaks=1:abort_on_error=0 \
+SAN_ENV   = ASAN_OPTIONS=exitcode=86:detect_leaks=0:abort_on_error=0 \
 	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 build/asan/%.o: %.c nsock.h
@@ -54,6 +57,20 @@ nsock-asan: $(SRCS:%.c=build/asan/%.o)
 
 asan: deps nsock-asan
 	$(SAN_ENV) NSOCK=$(CURDIR)/nsock-asan tests/run
+
+# ThreadSanitizer over what runs threads: the --threads tests.
+TSAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+
+build/tsan/%.o: %.c nsock.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(TSAN_FLAGS) -pthread -c -o $@ $<
+
+nsock-tsan: $(SRCS:%.c=build/tsan/%.o)
+	$(CC) $(TSAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+tsan: deps nsock-tsan
+	TSAN_OPTIONS=exitcode=87:halt_on_error=1 NSOCK=$(CURDIR)/nsock-tsan \
+	    tests/run --filter threads tests/servers.bats
 
 BENCH_DEPS = bc iproute2 netcat-openbsd socat ncat python3
 
@@ -67,6 +84,6 @@ install: nsock
 	install -m 644 nsock.1 $(DESTDIR)$(PREFIX)/share/man/man1/nsock.1
 
 clean:
-	rm -rf nsock nsock-asan $(OBJS) build
+	rm -rf nsock nsock-asan nsock-tsan $(OBJS) build
 
-.PHONY: all deps test asan bench install clean
+.PHONY: all deps test asan tsan bench install clean
