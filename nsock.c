@@ -32,6 +32,7 @@ enum {
 	OPT_THREADS,
 	OPT_POLL,
 	OPT_MAX_CONNS,
+	OPT_BROKER,
 };
 
 /* The leading colon makes getopt tell a missing value from an unknown one. */
@@ -49,6 +50,7 @@ static const struct option long_opts[] = {
 	{ "poll",		no_argument,		NULL,	OPT_POLL },
 	{ "exec",		required_argument,	NULL,	'e' },
 	{ "echo",		no_argument,		NULL,	OPT_ECHO },
+	{ "broker",		no_argument,		NULL,	OPT_BROKER },
 	{ "max-conns",		required_argument,	NULL,	OPT_MAX_CONNS },
 	{ "count",		required_argument,	NULL,	OPT_COUNT },
 	{ "timeout",		required_argument,	NULL,	'w' },
@@ -91,6 +93,7 @@ static const char help_text[] =
 "      --poll            all clients in one process (an event loop)\n"
 "  -e, --exec CMD        run /bin/sh -c CMD, the connection its stdin/stdout\n"
 "      --echo            send back what each client (UDP: sender) sends\n"
+"      --broker          relay each client's bytes to all the others\n"
 "      --count N         exit after N clients (UDP: N datagrams)\n"
 "      --max-conns N     at most N clients at once; others wait\n"
 "      --port-file FILE  once listening, write the port number to FILE\n"
@@ -229,6 +232,7 @@ parse_option(struct config *cfg, int opt, bool *role_given)
 	case 'w': cfg->timeout_ms = parse_seconds("-w", optarg); break;
 	case 'v': cfg->verbose = true; break;
 	case OPT_ECHO: cfg->echo = true; break;
+	case OPT_BROKER: cfg->broker = true; break;
 	case 'k': set_model(cfg, MODEL_ITERATIVE); break;
 	case OPT_FORK: set_model(cfg, MODEL_FORK); break;
 	case OPT_THREADS: set_model(cfg, MODEL_THREADS); break;
@@ -313,9 +317,13 @@ check_config(struct config *cfg)
 	    "with -k, --fork, --threads or --poll");
 	only_if(cfg->exec_cmd != NULL, server && !udp, "-e", "for a TCP "
 	    "server (-l)");
-	only_if(cfg->exec_cmd != NULL && cfg->echo, false, "-e and --echo",
-	    "one of them");
-	tcp_session = tcp_session && cfg->exec_cmd == NULL && !cfg->echo;
+	only_if(cfg->broker, cfg->model == MODEL_FORK ||
+	    cfg->model == MODEL_THREADS || cfg->model == MODEL_POLL,
+	    "--broker", "with --fork, --threads or --poll");
+	only_if((cfg->exec_cmd != NULL) + cfg->echo + cfg->broker > 1, false,
+	    "-e, --echo and --broker", "one of them");
+	tcp_session = tcp_session && cfg->exec_cmd == NULL && !cfg->echo &&
+	    !cfg->broker;
 	only_if(cfg->no_shutdown, tcp_session, "--no-shutdown",
 	    "for a TCP session relaying stdin and stdout");
 	only_if(cfg->dirs != DIR_BOTH, tcp_session,

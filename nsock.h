@@ -66,6 +66,7 @@ struct config {
 	const char	*exec_cmd;	/* -e */
 	enum direction_mode dirs;
 	bool		 echo;
+	bool		 broker;
 	bool		 no_shutdown;
 	bool		 verbose;
 };
@@ -97,6 +98,7 @@ struct conn {
 	int		 out;		/* where received bytes go */
 	bool		 in_positional;	/* in is a file read at our own offset */
 	bool		 in_owned;	/* in is ours to close (a hub pipe) */
+	bool		 broker;	/* in and out: our end to the broker */
 	bool		 out_shared;	/* out is shared: write chunks whole */
 	bool		 quiet;		/* errors only under -v (a server's) */
 	int		 stop_fd;	/* readable: end now (-1: none) */
@@ -118,6 +120,9 @@ struct pump {
 /* hub.c: a stream stdin, shared by the clients connected at the time. */
 struct hub;
 
+/* broker.c: --broker, what each client sends to every other one. */
+struct broker;
+
 /* A TCP server: what every model shares (server.c). */
 struct server {
 	const struct config *cfg;
@@ -127,6 +132,9 @@ struct server {
 	int		 out;		/* stdout, non-blocking */
 	bool		 in_file;	/* stdin a regular file: each gets it */
 	struct hub	*hub;		/* stdin a stream, several at once */
+	struct broker	*broker;	/* --broker */
+	struct pollfd	*pfd;		/* srv_wait_turn's poll set */
+	size_t		 pfd_cap;
 	long		 accepted;
 	long		 active;	/* connections being served */
 	int		 last_status;	/* of the last session (-l alone) */
@@ -237,12 +245,28 @@ struct hub *hub_new(int in);
 /* A descriptor a new client reads the stream from (its own pipe), or -1
  * once stdin has ended (errno 0) or on failure (errno set). */
 int	hub_join(struct hub *h);
-/* The descriptors the hub waits for, into pfd (at most max); how many. */
-int	hub_events(const struct hub *h, struct pollfd *pfd, int max);
+/* How many descriptors hub_events may fill. */
+size_t	hub_size(const struct hub *h);
+/* The descriptors the hub waits for, into pfd; how many. */
+int	hub_events(const struct hub *h, struct pollfd *pfd);
 /* Read stdin when every client took the last chunk; hand it out. */
 void	hub_step(struct hub *h);
 /* In a forked child: close the hub's pipes, which are not ours. */
 void	hub_forget(struct hub *h);
+
+/* broker.c */
+struct broker *broker_new(const struct config *cfg);
+/* A new member: fd, the broker's end of its socketpair; 0 or -1. */
+int	broker_join(struct broker *b, int fd, const char *peer);
+size_t	broker_size(const struct broker *b);
+/* The members' descriptors into pfd; how many (broker_size). */
+int	broker_events(const struct broker *b, struct pollfd *pfd);
+/* When the broker must next look at a stalled member (ms), or -1. */
+int	broker_timeout_ms(const struct broker *b);
+/* Relay what members sent; flush queues; drop the gone and the slow. */
+void	broker_step(struct broker *b);
+/* In a forked child: close the broker's ends, which are not ours. */
+void	broker_forget(struct broker *b);
 
 /* server.c: what the TCP server models share. */
 /* Listen, write --port-file, set up stdio and signals. An exit status on
@@ -251,11 +275,12 @@ int	srv_open(struct server *srv, const struct config *cfg);
 /* Wait until a client can be taken: 0; -1 when the server is done
  * (stopped, or --count served and finished). Runs the hub, reaps. */
 int	srv_wait_turn(struct server *srv);
-/* The pieces of srv_wait_turn, for poll.c's own loop: the server's
- * descriptors into pfd (at most SRV_POLLFDS; pfd[2] is the listener);
- * after poll, what they said (true: a client waits); is it over; how long
- * poll may sleep for the EMFILE back-off (-1: no bound). */
-#define SRV_POLLFDS	64
+/* The pieces of srv_wait_turn, for poll.c's own loop: how many entries
+ * srv_events may fill; the server's descriptors into pfd (pfd[2] is the
+ * listener), how many; after poll, what they said (true: a client waits);
+ * is it over; how long poll may sleep, for the EMFILE back-off or a
+ * stalled broker member (-1: no bound). */
+size_t	srv_events_max(const struct server *srv);
 int	srv_events(const struct server *srv, struct pollfd *pfd);
 bool	srv_after_poll(struct server *srv, const struct pollfd *pfd);
 bool	srv_done(const struct server *srv);

@@ -86,17 +86,23 @@ hub_forget(struct hub *h)
 		drop(h, h->n - 1);
 }
 
+size_t
+hub_size(const struct hub *h)
+{
+	return h->n + 1;
+}
+
 int
-hub_events(const struct hub *h, struct pollfd *pfd, int max)
+hub_events(const struct hub *h, struct pollfd *pfd)
 {
 	size_t i;
 	int k = 0;
 
-	if (h->len == 0 && !h->eof && h->n > 0 && k < max) {
+	if (h->len == 0 && !h->eof && h->n > 0) {
 		pfd[k].fd = h->in;
 		pfd[k++].events = POLLIN;
 	}
-	for (i = 0; i < h->n && k < max; i++)
+	for (i = 0; i < h->n; i++)
 		if (h->sent[i] < h->len) {
 			pfd[k].fd = h->fd[i];
 			pfd[k++].events = POLLOUT;

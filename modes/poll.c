@@ -33,6 +33,7 @@ struct loop {
 	size_t		 n;
 	size_t		 cap;
 	struct pollfd	*pfd;
+	size_t		 pfd_cap;
 };
 
 /* Take a new client into the loop; false if it could not be. */
@@ -40,7 +41,6 @@ static bool
 loop_add(struct loop *l, struct pconn *pc)
 {
 	struct pconn **conn;
-	struct pollfd *pfd;
 	size_t cap;
 
 	if (l->n == l->cap) {
@@ -48,11 +48,6 @@ loop_add(struct loop *l, struct pconn *pc)
 		if ((conn = realloc(l->conn, cap * sizeof(*conn))) == NULL)
 			return false;
 		l->conn = conn;
-		pfd = realloc(l->pfd, (SRV_POLLFDS + cap * FDS_PER_CONN) *
-		    sizeof(*pfd));	/* room for all; only live ones used */
-		if (pfd == NULL)
-			return false;
-		l->pfd = pfd;
 		l->cap = cap;
 	}
 	pc->pidfd = -1;
@@ -164,10 +159,18 @@ conn_end(struct loop *l, size_t i, int status, bool stopping)
 static void
 loop_round(struct loop *l)
 {
+	struct pollfd *pfd;
 	int64_t deadline, first = -1;
-	size_t i, k;
+	size_t i, k, want;
 	int status, wait, nsrv;
 
+	want = srv_events_max(l->srv) + l->n * FDS_PER_CONN;
+	if (want > l->pfd_cap) {
+		if ((pfd = realloc(l->pfd, 2 * want * sizeof(*pfd))) == NULL)
+			die(EXIT_RUNTIME, "poll set:");
+		l->pfd = pfd;
+		l->pfd_cap = 2 * want;
+	}
 	nsrv = srv_events(l->srv, l->pfd);
 	for (k = 0; k < (size_t)nsrv; k++)
 		if (l->pfd[k].fd == -1)
@@ -200,8 +203,6 @@ serve_poll(struct server *srv)
 {
 	struct loop l = { .srv = srv };
 
-	if ((l.pfd = calloc(SRV_POLLFDS, sizeof(*l.pfd))) == NULL)
-		die(EXIT_RUNTIME, "poll set:");
 	while (!srv_done(srv))
 		loop_round(&l);
 	while (l.n > 0)			/* stopping: end what is left */

@@ -261,6 +261,8 @@ pump_init(struct pump *p, const struct config *cfg, const struct conn *c)
 		p->down.shut_to = true;
 		p->down.whole_chunks = false;
 	}
+	if (c->broker)		/* the client's EOF tells the broker */
+		p->down.shut_to = true;
 	if (cfg->dirs == DIR_RECV_ONLY || c->in < 0)
 		p->up.eof = true;	/* half-close at once */
 	if (cfg->dirs == DIR_SEND_ONLY)

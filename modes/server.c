@@ -10,6 +10,7 @@
  * listening as soon as it has it, so later clients are refused.
  */
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -61,6 +62,8 @@ share_stdio(struct server *srv)
 		return -1;
 	srv->in_file = srv->cfg->model != MODEL_ONCE &&
 	    fstat(srv->in, &st) == 0 && S_ISREG(st.st_mode);
+	if (srv->cfg->broker)	/* stdin and stdout are not used */
+		return (srv->broker = broker_new(srv->cfg)) == NULL ? -1 : 0;
 	if (!shares_clients(srv->cfg))
 		return 0;
 	if (!srv->in_file && (srv->hub = hub_new(srv->in)) == NULL)
@@ -144,6 +147,13 @@ may_accept(const struct server *srv)
 	    (cfg->max_conns == 0 || active(srv) < cfg->max_conns);
 }
 
+size_t
+srv_events_max(const struct server *srv)
+{
+	return 3 + (srv->hub != NULL ? hub_size(srv->hub) : 0) +
+	    (srv->broker != NULL ? broker_size(srv->broker) : 0);
+}
+
 int
 srv_events(const struct server *srv, struct pollfd *pfd)
 {
@@ -156,7 +166,9 @@ srv_events(const struct server *srv, struct pollfd *pfd)
 	pfd[k].fd = may_accept(srv) ? srv->lfd : -1;
 	pfd[k++].events = POLLIN;
 	if (srv->hub != NULL)
-		k += hub_events(srv->hub, pfd + k, SRV_POLLFDS - k);
+		k += hub_events(srv->hub, pfd + k);
+	if (srv->broker != NULL)
+		k += broker_events(srv->broker, pfd + k);
 	return k;
 }
 
@@ -176,6 +188,8 @@ srv_after_poll(struct server *srv, const struct pollfd *pfd)
 	reap(srv);
 	if (srv->hub != NULL)
 		hub_step(srv->hub);
+	if (srv->broker != NULL)
+		broker_step(srv->broker);
 	return pfd[2].fd != -1 && pfd[2].revents != 0;
 }
 
@@ -189,22 +203,32 @@ int
 srv_backoff_ms(const struct server *srv)
 {
 	int64_t now = now_ms();
+	int ms = now < srv->retry_at ? (int)(srv->retry_at - now) : -1;
+	int stall = srv->broker != NULL ? broker_timeout_ms(srv->broker) : -1;
 
-	return now < srv->retry_at ? (int)(srv->retry_at - now) : -1;
+	return stall >= 0 && (ms < 0 || stall < ms) ? stall : ms;
 }
 
 int
 srv_wait_turn(struct server *srv)
 {
-	struct pollfd pfd[SRV_POLLFDS];
+	struct pollfd *pfd;
+	size_t want;
 	int n;
 
 	while (!srv_done(srv)) {	/* stopped, or --count all served */
-		n = srv_events(srv, pfd);
-		if (poll(pfd, (nfds_t)n, srv_backoff_ms(srv)) == -1 &&
+		if ((want = srv_events_max(srv)) > srv->pfd_cap) {
+			if ((pfd = realloc(srv->pfd, 2 * want *
+			    sizeof(*pfd))) == NULL)
+				die(EXIT_RUNTIME, "poll set:");
+			srv->pfd = pfd;
+			srv->pfd_cap = 2 * want;
+		}
+		n = srv_events(srv, srv->pfd);
+		if (poll(srv->pfd, (nfds_t)n, srv_backoff_ms(srv)) == -1 &&
 		    errno != EINTR)
 			die(EXIT_RUNTIME, "poll:");
-		if (srv_after_poll(srv, pfd))
+		if (srv_after_poll(srv, srv->pfd))
 			return 0;
 	}
 	return -1;
@@ -221,6 +245,25 @@ conn_stdin(struct server *srv, struct conn *c)
 		c->in = hub_join(srv->hub);	/* -1: stdin has ended */
 		c->in_owned = c->in != -1;
 	}
+}
+
+/* --broker: the client's worker talks to the broker over a socketpair. */
+static int
+conn_broker(struct server *srv, struct conn *c)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, sv) == -1)
+		return -1;
+	if (broker_join(srv->broker, sv[0], c->peer) == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	c->in = c->out = sv[1];
+	c->in_owned = c->broker = true;
+	return 0;
 }
 
 int
@@ -243,9 +286,16 @@ srv_accept(struct server *srv, struct conn *c)
 		close(srv->lfd);	/* no more clients: refuse them */
 		srv->lfd = -1;
 	}
-	conn_stdin(srv, c);
 	c->out = srv->out;
 	c->out_shared = shares_clients(cfg);
+	if (srv->broker == NULL)
+		conn_stdin(srv, c);
+	else if (conn_broker(srv, c) == -1) {
+		verbose(cfg, "broker for %s:", c->peer);
+		close(c->sock);
+		return -1;
+	}
+	c->out_shared = c->out_shared && !c->broker;
 	c->quiet = cfg->model != MODEL_ONCE;
 	c->stop_fd = srv->stop[0];
 	__atomic_add_fetch(&srv->active, 1, __ATOMIC_SEQ_CST);
@@ -357,6 +407,8 @@ srv_spawn(struct server *srv, struct conn *c)
 		close(srv->lfd);
 		if (srv->hub != NULL)
 			hub_forget(srv->hub);
+		if (srv->broker != NULL)
+			broker_forget(srv->broker);
 		c->stop_fd = -1;
 		return 0;
 	}
@@ -409,5 +461,6 @@ srv_close(struct server *srv)
 	} else
 		(void)wait_all(srv, -1);
 	free(srv->kids);
+	free(srv->pfd);
 	return srv->cfg->model == MODEL_ONCE ? srv->last_status : EXIT_OK;
 }

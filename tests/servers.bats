@@ -281,3 +281,90 @@ emfile_check() {
 	timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" <<<"request" >out
 	[ "$(stat -c %s out)" -eq 3145728 ]
 }
+
+# broker_three MODEL: of 3 clients, a line from one reaches the two others,
+# not its sender.
+broker_three() {
+	start_server "$1" --broker -v </dev/null >/dev/null 2>err
+	python3 - "$PORT" "$T/err" <<-'EOF'
+	import socket, sys, time
+	port, err = int(sys.argv[1]), sys.argv[2]
+	cs = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+	for _ in range(250):         # all three are members before anyone speaks
+	    if open(err).read().count("connection from") == 3:
+	        break
+	    time.sleep(0.02)
+	cs[0].sendall(b"hello from the first\n")
+	for c in cs[1:]:
+	    c.settimeout(5)
+	    got = b""
+	    while not got.endswith(b"\n"):
+	        got += c.recv(100)
+	    assert got == b"hello from the first\n", got
+	cs[0].settimeout(0.5)
+	try:
+	    echo = cs[0].recv(100)
+	    sys.exit("the sender got its own line back: %r" % echo)
+	except socket.timeout:
+	    pass
+	EOF
+}
+
+# broker_slow MODEL: a client that never reads is dropped once its queue
+# passes the bound; the others go on; the server's memory stays bounded.
+broker_slow() {
+	start_server "$1" --broker -v </dev/null >/dev/null 2>err
+	server=$(pgrep -P "$SERVER_PID")
+	python3 - "$PORT" "$T/err" "$server" <<-'EOF'
+	import os, socket, sys, threading, time
+	port, err, server = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+	def rss_kb(pid):
+	    total = 0
+	    for p in [pid] + open("/proc/%s/task/%s/children" % (pid, pid)).read().split():
+	        for line in open("/proc/%s/status" % p):
+	            if line.startswith("VmRSS:"):
+	                total += int(line.split()[1])
+	    return total
+	sleeper = socket.create_connection(("127.0.0.1", port))
+	sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	reader = socket.create_connection(("127.0.0.1", port))
+	sender = socket.create_connection(("127.0.0.1", port))
+	for _ in range(250):
+	    if open(err).read().count("connection from") == 3:
+	        break
+	    time.sleep(0.02)
+	total = 64 * 1024 * 1024
+	base = rss_kb(server)
+	got = [0]
+	def read_all():
+	    while got[0] < total:
+	        b = reader.recv(1 << 16)
+	        if not b:
+	            break
+	        got[0] += len(b)
+	t = threading.Thread(target=read_all)
+	t.start()
+	chunk = os.urandom(1 << 16)
+	peak = 0
+	for i in range(total // len(chunk)):
+	    sender.sendall(chunk)
+	    if i % 64 == 0:
+	        peak = max(peak, rss_kb(server))
+	t.join(20)
+	assert got[0] == total, "the reader got %d of %d" % (got[0], total)
+	assert "dropped" in open(err).read(), "the slow client was not dropped"
+	print("RSS KiB: %d before, %d at peak" % (base, peak), file=sys.stderr)
+	# ASan's quarantine keeps freed memory resident: no bound to check there.
+	if "ASAN_OPTIONS" not in os.environ:
+	    assert peak - base < 32 * 1024, "server RSS grew by %d KiB" % (peak - base)
+	EOF
+	grep -q "broker: dropped 127.0.0.1 port [0-9]*: it reads too slowly" err
+}
+
+@test "--fork: --broker: a line reaches the two other clients, not its sender" { broker_three --fork; }
+@test "--threads: --broker: a line reaches the two other clients, not its sender" { broker_three --threads; }
+@test "--poll: --broker: a line reaches the two other clients, not its sender" { broker_three --poll; }
+
+@test "--fork: --broker drops a client that never reads; 64 MiB still reach the others" { broker_slow --fork; }
+@test "--threads: --broker drops a client that never reads; 64 MiB still reach the others" { broker_slow --threads; }
+@test "--poll: --broker drops a client that never reads; 64 MiB still reach the others" { broker_slow --poll; }
