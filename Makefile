@@ -72,7 +72,7 @@ tsan: deps nsock-tsan
 	TSAN_OPTIONS=exitcode=87:halt_on_error=1 NSOCK=$(CURDIR)/nsock-tsan \
 	    tests/run --filter threads tests/servers.bats
 
-BENCH_DEPS = bc iproute2 netcat-openbsd socat ncat python3
+BENCH_DEPS = bc iproute2 procps netcat-openbsd socat ncat python3
 
 bench: nsock
 	@$(MAKE) -s deps TEST_DEPS="$(BENCH_DEPS)"
@@ -84,6 +84,6 @@ install: nsock
 	install -m 644 nsock.1 $(DESTDIR)$(PREFIX)/share/man/man1/nsock.1
 
 clean:
-	rm -rf nsock nsock-asan nsock-tsan $(OBJS) build
+	rm -rf nsock nsock-asan nsock-tsan $(OBJS) build tests/bench/out
 
 .PHONY: all deps test asan tsan bench install clean
