@@ -62,6 +62,9 @@ share_stdio(struct server *srv)
 		return -1;
 	srv->in_file = srv->cfg->model != MODEL_ONCE &&
 	    fstat(srv->in, &st) == 0 && S_ISREG(st.st_mode);
+	if (srv->cfg->exec_cmd != NULL || srv->cfg->echo)
+		return 0;	/* stdin unused: never read it (a terminal
+				 * would stop a background server) */
 	if (srv->cfg->broker)	/* stdin and stdout are not used */
 		return (srv->broker = broker_new(srv->cfg)) == NULL ? -1 : 0;
 	if (!shares_clients(srv->cfg))
