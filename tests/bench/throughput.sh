@@ -14,17 +14,7 @@ bytes=$((size_mib * 1048576))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_listening() {
-	local tries=500
-	until ss -Hltn "sport = :$1" | grep -q .; do
-		tries=$((tries - 1)); [ "$tries" -gt 0 ] || return 1
-		sleep 0.01
-	done
-}
+. "$(dirname "$0")/lib.sh"	# free_port, wait_listening
 
 # server_cmd TOOL PORT / client_cmd TOOL PORT: the pair for one tool.
 server_cmd() {
