@@ -75,7 +75,7 @@ struct config {
 struct dir {
 	int		 from;
 	int		 to;
-	char		*buf;
+	char		*buf;		/* NULL while empty: malloc'd on use */
 	size_t		 cap;
 	size_t		 off;
 	size_t		 len;
@@ -113,7 +113,6 @@ struct pump {
 	struct dir	 down;		/* c->sock -> c->out */
 	bool		 tty_in;
 	int64_t		 last;		/* when a byte last moved */
-	char		*buf;
 };
 #define PUMP_RUNNING	(-1)		/* pump_advance: not over yet */
 
@@ -204,11 +203,10 @@ int	net_accept(int lfd, struct conn *c);
 int	net_nonblock(int fd);
 
 /* pump.c: the byte pump. */
-void	dir_init(struct dir *d, int from, int to, char *buf, size_t cap);
 /* Move what can move now without blocking; at most a few rounds. */
 enum step dir_step(struct dir *d);
-/* Set p up for c (relay, or --echo); 0, or -1 with errno (no memory). */
-int	pump_init(struct pump *p, const struct config *cfg,
+/* Set p up for c (relay, or --echo). */
+void	pump_init(struct pump *p, const struct config *cfg,
 	    const struct conn *c);
 void	pump_free(struct pump *p);
 /* Move what can move; PUMP_RUNNING, or the exit status once the session
@@ -290,6 +288,13 @@ int	srv_backoff_ms(const struct server *srv);
 int	srv_accept(struct server *srv, struct conn *c);
 /* -e in a child that the caller watches (poll.c): its pid, or -1. */
 pid_t	spawn_command(const struct config *cfg, const struct conn *c);
+/* Stop -e's command: SIGTERM, then SIGKILL if it is still running at
+ * deadline (now_ms time; pidfd -1: at once); reaped on return. A stopping
+ * server gives commands COMMAND_GRACE_MS, and still exits within 1 s. */
+#define COMMAND_GRACE_MS	500
+void	end_command(pid_t pid, int pidfd, int64_t deadline);
+/* Signal -e's command and everything in its process group. */
+void	signal_command(pid_t pid, int sig);
 /* Serve c with the handler the options choose; an exit status. */
 int	serve_conn(const struct server *srv, const struct conn *c);
 /* The session on c is over (status); close it and count it. */

@@ -19,14 +19,15 @@
  * enough that one direction never starves the other. */
 #define STEP_ROUNDS	4
 
-void
-dir_init(struct dir *d, int from, int to, char *buf, size_t cap)
+/* A direction's buffer exists only while it holds bytes: 10,000 idle
+ * connections then cost no buffer memory (see dir_fill, dir_step). */
+static void
+dir_init(struct dir *d, int from, int to)
 {
 	memset(d, 0, sizeof(*d));
 	d->from = from;
 	d->to = to;
-	d->buf = buf;
-	d->cap = cap;
+	d->cap = PUMP_BUFSIZE;
 }
 
 static enum step
@@ -45,6 +46,8 @@ dir_fill(struct dir *d)
 
 	if (d->eof || d->off + d->len == d->cap)
 		return 0;
+	if (d->buf == NULL && (d->buf = malloc(d->cap)) == NULL)
+		return -1;
 	if (d->positional)
 		n = io_pread(d->from, d->buf + d->off + d->len,
 		    d->cap - d->off - d->len, d->pos);
@@ -87,9 +90,20 @@ dir_drain(struct dir *d)
 	return 1;
 }
 
+/* Nothing held: give the memory back. */
+static void
+dir_release(struct dir *d)
+{
+	if (d->len == 0) {
+		free(d->buf);
+		d->buf = NULL;
+	}
+}
+
 enum step
 dir_step(struct dir *d)
 {
+	enum step step = STEP_WAIT;
 	int round, got, put;
 
 	for (round = 0; round < STEP_ROUNDS; round++) {
@@ -97,12 +111,15 @@ dir_step(struct dir *d)
 			return dir_fail(d, false);
 		if ((put = dir_drain(d)) == -1)
 			return dir_fail(d, true);
-		if (d->eof && d->len == 0)
-			return STEP_DONE;
+		if (d->eof && d->len == 0) {
+			step = STEP_DONE;
+			break;
+		}
 		if (!got && !put)
 			break;
 	}
-	return STEP_WAIT;
+	dir_release(d);
+	return step;
 }
 
 /* What a direction waits for: POLLIN on from, POLLOUT on to. */
@@ -239,19 +256,16 @@ pump_advance(struct pump *p)
 	return session_over(p) ? EXIT_OK : PUMP_RUNNING;
 }
 
-int
+void
 pump_init(struct pump *p, const struct config *cfg, const struct conn *c)
 {
 	memset(p, 0, sizeof(*p));
-	if ((p->buf = malloc(2 * PUMP_BUFSIZE)) == NULL)
-		return -1;
 	p->cfg = cfg;
 	p->c = c;
 	p->tty_in = isatty(STDIN_FILENO);
 	p->last = now_ms();
-	dir_init(&p->up, c->in, c->sock, p->buf, PUMP_BUFSIZE);
-	dir_init(&p->down, c->sock, c->out, p->buf + PUMP_BUFSIZE,
-	    PUMP_BUFSIZE);
+	dir_init(&p->up, c->in, c->sock);
+	dir_init(&p->down, c->sock, c->out);
 	p->up.shut_to = !cfg->no_shutdown;
 	p->up.positional = c->in_positional;
 	p->down.whole_chunks = c->out_shared;
@@ -267,14 +281,14 @@ pump_init(struct pump *p, const struct config *cfg, const struct conn *c)
 		p->up.eof = true;	/* half-close at once */
 	if (cfg->dirs == DIR_SEND_ONLY)
 		p->down.to = -1;	/* read and discard, so no RST */
-	return 0;
 }
 
 void
 pump_free(struct pump *p)
 {
-	free(p->buf);
-	p->buf = NULL;
+	free(p->up.buf);
+	free(p->down.buf);
+	p->up.buf = p->down.buf = NULL;
 }
 
 /* Wait for what p waits for; PUMP_RUNNING, or a status when it ends. */
@@ -306,10 +320,7 @@ pump_run(const struct config *cfg, const struct conn *c)
 	struct pump p;
 	int status;
 
-	if (pump_init(&p, cfg, c) == -1) {
-		report("pump buffers:");
-		return EXIT_RUNTIME;
-	}
+	pump_init(&p, cfg, c);
 	while ((status = pump_advance(&p)) == PUMP_RUNNING &&
 	    (status = pump_wait(&p)) == PUMP_RUNNING)
 		;

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -340,6 +341,7 @@ exec_command(const struct config *cfg, const struct conn *c)
 	int flags = fcntl(c->sock, F_GETFL);
 
 	sig_default();
+	(void)setpgid(0, 0);	/* its group is ended with it */
 	if (flags == -1 || fcntl(c->sock, F_SETFL, flags & ~O_NONBLOCK) == -1 ||
 	    dup2(c->sock, STDIN_FILENO) == -1 ||
 	    dup2(c->sock, STDOUT_FILENO) == -1)
@@ -359,11 +361,39 @@ spawn_command(const struct config *cfg, const struct conn *c)
 		exec_command(cfg, c);
 	if (pid == -1)
 		report("fork for %s:", c->peer);
+	else
+		(void)setpgid(pid, pid);	/* as the child does: no race */
 	return pid;
 }
 
+void
+signal_command(pid_t pid, int sig)
+{
+	if (kill(-pid, sig) == -1)	/* not yet its own group leader */
+		(void)kill(pid, sig);
+}
+
+void
+end_command(pid_t pid, int pidfd, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	int64_t left;
+
+	signal_command(pid, SIGTERM);
+	while (pidfd != -1 && (left = deadline - now_ms()) > 0 &&
+	    poll(&pfd, 1, (int)left) == -1 && errno == EINTR)
+		;
+	/* What ignored SIGTERM, the command or what it started, goes now:
+	 * the server must end with nothing of its own left running. */
+	if (pidfd == -1 || pfd.revents == 0)
+		signal_command(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	signal_command(pid, SIGKILL);
+}
+
 /* -e where the server goes on: the command in a child, watched through a
- * pidfd together with the stop pipe, killed if the server stops. */
+ * pidfd together with the stop pipe, ended if the server stops. */
 static int
 serve_exec(const struct server *srv, const struct conn *c)
 {
@@ -380,10 +410,11 @@ serve_exec(const struct server *srv, const struct conn *c)
 	pfd[1].events = POLLIN;
 	while (pidfd != -1 && poll(pfd, 2, -1) == -1 && errno == EINTR)
 		;
-	if (pidfd != -1 && pfd[0].revents == 0)
-		kill(pid, SIGTERM);	/* the server is stopping */
-	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
-		;
+	if (pidfd != -1 && pfd[0].revents == 0)	/* the server is stopping */
+		end_command(pid, pidfd, now_ms() + COMMAND_GRACE_MS);
+	else
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
 	if (pidfd != -1)
 		close(pidfd);
 	return EXIT_OK;
@@ -449,7 +480,10 @@ signal_kids(const struct server *srv, int sig)
 	size_t i;
 
 	for (i = 0; i < srv->nkids; i++)
-		kill(srv->kids[i], sig);
+		if (srv->cfg->exec_cmd != NULL)
+			signal_command(srv->kids[i], sig);
+		else
+			kill(srv->kids[i], sig);
 }
 
 int
