@@ -72,9 +72,23 @@ struct config {
 };
 
 /* One direction of a pump: bytes from -> buf[off .. off+len) -> to. */
+/* How a direction moves bytes: kernel-side where Linux can (zcopy.c). */
+enum dir_path {
+	PATH_COPY,	/* read into buf, write from it */
+	PATH_SENDFILE,	/* regular file -> socket: nothing held here */
+	PATH_SPLICE,	/* pipe -> socket, socket -> pipe: nothing held */
+	PATH_VIA_PIPE,	/* socket -> our pipe -> file or /dev/null: the
+			 * len bytes held are in pipe[], not in buf */
+};
+
 struct dir {
 	int		 from;
 	int		 to;
+	enum dir_path	 path;
+	int		 pipe[2];	/* PATH_VIA_PIPE, once used; else -1 */
+	bool		 pipe_full;	/* a fill found no room in pipe[] */
+	bool		 wait_from;	/* SENDFILE, SPLICE: what the last */
+	bool		 wait_to;	/* move found blocked */
 	char		*buf;		/* NULL while empty: malloc'd on use */
 	size_t		 cap;
 	size_t		 off;
@@ -142,6 +156,8 @@ struct server {
 	int		 wake[2];	/* a worker ended, or SIGCHLD */
 	pid_t		*kids;		/* --fork: the children alive */
 	size_t		 nkids;
+	int		 kids_ep;	/* epoll set of their pidfds, or -1 */
+	size_t		 kids_unwatched;	/* those without a pidfd */
 };
 
 /* Result of one pump step: what the direction now waits for. */
@@ -149,6 +165,7 @@ enum step {
 	STEP_WAIT,	/* would block: poll says when to go on */
 	STEP_DONE,	/* drained after EOF */
 	STEP_ERROR,	/* d->err says why */
+	STEP_AGAIN,	/* zc_move fell back to copying: step again */
 };
 
 /* report.c */
@@ -173,6 +190,11 @@ ssize_t	io_sendto(int fd, const void *buf, size_t len,
 	    const struct sockaddr *sa, socklen_t salen);
 /* Read at pos without moving the file offset; as io_read. */
 ssize_t	io_pread(int fd, void *buf, size_t len, off_t pos);
+/* Move up to len bytes kernel-side, from or to being a pipe (splice), or
+ * from a regular file to a socket at *pos, NULL for its offset (sendfile);
+ * as io_read, with EINVAL where the descriptors do not support it. */
+ssize_t	io_splice(int from, int to, size_t len);
+ssize_t	io_sendfile(int to, int from, off_t *pos, size_t len);
 /* Write all of buf, waiting in poll when fd would block; 0 or -1. */
 int	io_write_all(int fd, const void *buf, size_t len);
 /* Make stdin and stdout non-blocking without changing what other processes
@@ -201,6 +223,22 @@ int	net_listen(const struct config *cfg, char *local, char *err);
 int	net_accept(int lfd, struct conn *c);
 /* Set O_NONBLOCK; 0 or -1. */
 int	net_nonblock(int fd);
+
+/* zcopy.c: the kernel-side paths of a direction. */
+/* Choose d's path from what from and to are. */
+void	zc_choose(struct dir *d);
+/* SENDFILE, SPLICE: move what can move now; STEP_AGAIN if the path had to
+ * fall back to PATH_COPY (try that). */
+enum step zc_move(struct dir *d);
+/* PATH_VIA_PIPE: fill pipe[] from from, drain it to to; as io_read. */
+ssize_t	zc_fill(struct dir *d);
+ssize_t	zc_drain(struct dir *d);
+/* PATH_VIA_PIPE: to cannot take a splice: the held bytes go to a buffer
+ * and the path becomes PATH_COPY; 0 or -1. */
+int	zc_unpipe(struct dir *d);
+/* Write what pipe[] holds to to, waiting as needed; 0 or -1. */
+int	zc_flush(struct dir *d);
+void	zc_free(struct dir *d);
 
 /* pump.c: the byte pump. */
 /* Move what can move now without blocking; at most a few rounds. */

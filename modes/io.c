@@ -1,11 +1,12 @@
 /*
- * io.c: the only read, write, send and recv calls, and the set-up that makes
+ * io.c: the only read, write, send, recv, splice and sendfile calls, and the set-up that makes
  * stdin and stdout safe to use without blocking.
  *
  * Every call retries EINTR where it is made and turns EAGAIN into IO_AGAIN,
  * so callers see three outcomes: bytes, "would block", or an error.
  */
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -79,6 +80,33 @@ io_sendto(int fd, const void *buf, size_t len, const struct sockaddr *sa,
 	do
 		n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa,
 		    salen);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return n;
+}
+
+ssize_t
+io_splice(int from, int to, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = splice(from, NULL, to, NULL, len,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return n;
+}
+
+ssize_t
+io_sendfile(int to, int from, off_t *pos, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = sendfile(to, from, pos, len);
 	while (n == -1 && errno == EINTR);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return IO_AGAIN;

@@ -28,6 +28,7 @@ dir_init(struct dir *d, int from, int to)
 	d->from = from;
 	d->to = to;
 	d->cap = PUMP_BUFSIZE;
+	d->pipe[0] = d->pipe[1] = -1;
 }
 
 static enum step
@@ -38,17 +39,20 @@ dir_fail(struct dir *d, bool on_write)
 	return STEP_ERROR;
 }
 
-/* Read into the free tail of the buffer: true if bytes came. */
+/* Read into the free tail of the buffer (our pipe, on PATH_VIA_PIPE):
+ * true if bytes came. */
 static int
 dir_fill(struct dir *d)
 {
 	ssize_t n;
 
-	if (d->eof || d->off + d->len == d->cap)
+	if (d->eof || d->off + d->len == d->cap || d->pipe_full)
 		return 0;
-	if (d->buf == NULL && (d->buf = malloc(d->cap)) == NULL)
+	if (d->path == PATH_VIA_PIPE)
+		n = zc_fill(d);
+	else if (d->buf == NULL && (d->buf = malloc(d->cap)) == NULL)
 		return -1;
-	if (d->positional)
+	else if (d->positional)
 		n = io_pread(d->from, d->buf + d->off + d->len,
 		    d->cap - d->off - d->len, d->pos);
 	else
@@ -74,7 +78,11 @@ dir_drain(struct dir *d)
 		return 0;
 	if (d->to < 0)
 		n = (ssize_t)d->len;
-	else if (d->whole_chunks)
+	else if (d->path == PATH_VIA_PIPE) {
+		n = zc_drain(d);
+		if (n == -1 && errno == EINVAL && zc_unpipe(d) == 0)
+			return dir_drain(d);	/* to refuses splice */
+	} else if (d->whole_chunks)
 		n = io_write_chunk(d->to, d->buf + d->off, d->len);
 	else
 		n = io_write(d->to, d->buf + d->off, d->len);
@@ -83,10 +91,9 @@ dir_drain(struct dir *d)
 	if (n <= 0)
 		return 0;
 	d->moved += (uint64_t)n;
-	d->off += (size_t)n;
 	d->len -= (size_t)n;
-	if (d->len == 0)
-		d->off = 0;	/* empty: start again at the front */
+	d->off = d->len == 0 || d->path == PATH_VIA_PIPE ? 0 :
+	    d->off + (size_t)n;	/* empty: start again at the front */
 	return 1;
 }
 
@@ -100,8 +107,9 @@ dir_release(struct dir *d)
 	}
 }
 
-enum step
-dir_step(struct dir *d)
+/* Read, then write, a few rounds while bytes move. */
+static enum step
+dir_copy(struct dir *d)
 {
 	enum step step = STEP_WAIT;
 	int round, got, put;
@@ -122,17 +130,43 @@ dir_step(struct dir *d)
 	return step;
 }
 
+enum step
+dir_step(struct dir *d)
+{
+	enum step step;
+
+	if (d->path != PATH_SENDFILE && d->path != PATH_SPLICE)
+		return dir_copy(d);
+	if ((step = zc_move(d)) == STEP_AGAIN)	/* fell back to copying */
+		return dir_copy(d);
+	return step;
+}
+
 /* What a direction waits for: POLLIN on from, POLLOUT on to. */
+static bool
+holds_nothing(const struct dir *d)
+{
+	return d->path == PATH_SENDFILE || d->path == PATH_SPLICE;
+}
+
 static short
 want_from(const struct dir *d)
 {
-	return !d->done && !d->eof && d->off + d->len < d->cap ? POLLIN : 0;
+	if (d->done || d->eof)
+		return 0;
+	if (holds_nothing(d))
+		return d->wait_from ? POLLIN : 0;
+	return d->off + d->len < d->cap && !d->pipe_full ? POLLIN : 0;
 }
 
 static short
 want_to(const struct dir *d)
 {
-	return !d->done && d->len > 0 ? POLLOUT : 0;
+	if (d->done)
+		return 0;
+	if (holds_nothing(d))
+		return d->wait_to && !d->eof ? POLLOUT : 0;
+	return d->len > 0 ? POLLOUT : 0;
 }
 
 int64_t
@@ -163,10 +197,14 @@ pump_events(const struct pump *p, struct pollfd pfd[4])
 static void
 flush_received(struct dir *down)
 {
-	if (down->len > 0 && down->to >= 0 && !down->shut_to &&
-	    (down->whole_chunks ? io_write_chunk(down->to, down->buf +
-	    down->off, down->len) != -1 : io_write_all(down->to, down->buf +
-	    down->off, down->len) == 0))
+	if (down->len == 0 || down->to < 0 || down->shut_to)
+		return;
+	if (down->path == PATH_VIA_PIPE && zc_flush(down) == -1 &&
+	    (errno != EINVAL || zc_unpipe(down) == -1))
+		return;
+	if (down->len > 0 && (down->whole_chunks ?
+	    io_write_chunk(down->to, down->buf + down->off, down->len) != -1 :
+	    io_write_all(down->to, down->buf + down->off, down->len) == 0))
 		down->len = 0;
 }
 
@@ -281,6 +319,8 @@ pump_init(struct pump *p, const struct config *cfg, const struct conn *c)
 		p->up.eof = true;	/* half-close at once */
 	if (cfg->dirs == DIR_SEND_ONLY)
 		p->down.to = -1;	/* read and discard, so no RST */
+	zc_choose(&p->up);
+	zc_choose(&p->down);
 }
 
 void
@@ -288,6 +328,8 @@ pump_free(struct pump *p)
 {
 	free(p->up.buf);
 	free(p->down.buf);
+	zc_free(&p->up);
+	zc_free(&p->down);
 	p->up.buf = p->down.buf = NULL;
 }
 
