@@ -156,8 +156,6 @@ struct server {
 	int		 wake[2];	/* a worker ended, or SIGCHLD */
 	pid_t		*kids;		/* --fork: the children alive */
 	size_t		 nkids;
-	int		 kids_ep;	/* epoll set of their pidfds, or -1 */
-	size_t		 kids_unwatched;	/* those without a pidfd */
 };
 
 /* Result of one pump step: what the direction now waits for. */
