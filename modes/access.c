@@ -167,6 +167,7 @@ access_check(const struct config *cfg, const struct sockaddr *sa,
 	char why[ERR_STRLEN], peer[ADDR_STRLEN];
 	const char *no;
 
+	/* Rules are about IP addresses; another family has none to match. */
 	if (cfg->access.n == 0 ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return true;
