@@ -64,6 +64,12 @@ fails_with() {
 	wait "$SERVER_PID"
 	connected_from err "::1 port $sport"
 	[ "$(cat out)" = six ]
+	# -p alone: the IPv6 wildcard, whichever family getaddrinfo lists first.
+	sport=$(free_port)
+	SERVER_ADDR=::1 start_server -v </dev/null >out 2>err
+	echo six | timeout 10 "$NSOCK" -p "$sport" -c ::1 "$PORT"
+	wait "$SERVER_PID"
+	connected_from err "::1 port $sport"
 }
 
 @test "UDP client -s and -p: the server hears that address and port" {
@@ -131,10 +137,14 @@ fails_with() {
 	port=$(free_port)
 	sport=$(free_port)
 	echo late >in
-	bg timeout 10 "$NSOCK" --retry 8 -s 127.0.0.2 -p "$sport" \
-	    -c 127.0.0.1 "$port" <in
+	bg timeout 10 "$NSOCK" -v --retry 8 -s 127.0.0.2 -p "$sport" \
+	    -c 127.0.0.1 "$port" <in 2>cerr
 	local client=$BG_PID
-	sleep 0.3	# let a few attempts be refused first
+	# Once an attempt from that port has been refused, start the server.
+	for _ in $(seq 250); do
+		grep -q "retrying" cerr 2>/dev/null && break
+		sleep 0.02
+	done
 	bg timeout 10 "$NSOCK" -v -l 127.0.0.1 "$port" </dev/null >out 2>err
 	wait "$client"
 	wait "$BG_PID"
