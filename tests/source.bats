@@ -157,7 +157,10 @@ fails_with() {
 	sport=$(free_port)
 	# The client half-closes first and the server only once it has the
 	# bytes, so the client's side of the connection is left in TIME_WAIT.
-	start_server >out1 < <(until grep -q one out1 2>/dev/null; do sleep 0.02; done)
+	start_server >out1 < <(exec 3>&-; for _ in $(seq 500); do
+		grep -q one out1 2>/dev/null && break
+		sleep 0.02
+	done)
 	echo one | timeout 10 "$NSOCK" -s 127.0.0.1 -p "$sport" -c 127.0.0.1 "$PORT"
 	wait "$SERVER_PID"
 	start_server </dev/null >out2
