@@ -1,6 +1,6 @@
 /*
- * net.c: names and sockets. Resolve, connect (bounded by -w, repeated for
- * --retry), bind and listen (writing --port-file), accept.
+ * net.c: names and sockets. Resolve, connect (from -s and -p, bounded by -w,
+ * repeated for --retry), bind and listen (writing --port-file), accept.
  *
  * Nothing here prints: failures return -1 and leave "WHAT: WHY" in the
  * caller's err buffer (ERR_STRLEN bytes), ready for die("%s", err).
