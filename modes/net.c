@@ -159,8 +159,9 @@ socket_from(const struct config *cfg, const struct addrinfo *ai,
 		    strerror(errno));
 	if (fd == -1 || !bound)
 		return fd;
-	/* TCP: the same -p again at once, over the last run's TIME_WAIT (as
-	 * nc does). Not UDP: there it would let two sockets share the port. */
+	/* TCP: the same -p again at once, over the last run's TIME_WAIT
+	 * (nc.openbsd does not set it, and fails there). Not UDP: there it
+	 * would let two sockets share the port and split its replies. */
 	if (ai->ai_socktype == SOCK_STREAM)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
 		    sizeof(one));
