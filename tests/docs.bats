@@ -79,3 +79,15 @@ help_options() {
 	[[ "$output" == *"sh-exec"* ]]
 	[[ "$output" == *socat* ]]
 }
+
+@test "make install DESTDIR=... PREFIX=... installs nsock and nsock.1" {
+	command -v make >/dev/null || skip "make is not installed"
+	run make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$T/root" \
+	    PREFIX=/opt/nsock
+	echo "$output" >&2
+	[ "$status" -eq 0 ]
+	[ -x "$T/root/opt/nsock/bin/nsock" ]
+	cmp "$MAN" "$T/root/opt/nsock/share/man/man1/nsock.1"
+	run "$T/root/opt/nsock/bin/nsock" -V
+	[[ "$output" == "nsock "* ]]
+}
