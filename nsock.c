@@ -33,10 +33,12 @@ enum {
 	OPT_POLL,
 	OPT_MAX_CONNS,
 	OPT_BROKER,
+	OPT_ALLOW,
+	OPT_DENY,
 };
 
 /* The leading colon makes getopt tell a missing value from an unknown one. */
-static const char short_opts[] = ":tu46clkze:w:vhV";
+static const char short_opts[] = ":tu46clkze:w:s:p:vhV";
 
 static const struct option long_opts[] = {
 	{ "tcp",		no_argument,		NULL,	't' },
@@ -59,6 +61,10 @@ static const struct option long_opts[] = {
 	{ "no-shutdown",	no_argument,		NULL,	OPT_NO_SHUTDOWN },
 	{ "send-only",		no_argument,		NULL,	OPT_SEND_ONLY },
 	{ "recv-only",		no_argument,		NULL,	OPT_RECV_ONLY },
+	{ "source",		required_argument,	NULL,	's' },
+	{ "source-port",	required_argument,	NULL,	'p' },
+	{ "allow",		required_argument,	NULL,	OPT_ALLOW },
+	{ "deny",		required_argument,	NULL,	OPT_DENY },
 	{ "help",		no_argument,		NULL,	'h' },
 	{ "version",		no_argument,		NULL,	'V' },
 	{ NULL,			0,			NULL,	0 },
@@ -68,43 +74,45 @@ static const char help_text[] =
 "usage: nsock [options] -c HOST PORT          client\n"
 "       nsock [options] -l [ADDRESS] PORT     server (PORT 0: any free port)\n"
 "       nsock [options] -z HOST PORT[-PORT]   probe which ports accept TCP\n"
-"\n"
 "Moves bytes between stdin/stdout and a TCP or UDP socket.\n"
 "\n"
-"Role and transport:\n"
-"  -c, --connect         client (the default with HOST PORT)\n"
-"  -l, --listen          server\n"
-"  -z                    probe ports; print each open one; exit 0 if any\n"
-"  -t, --tcp             TCP (the default)\n"
-"  -u, --udp             UDP: one read is one datagram\n"
-"  -4, -6                IPv4 only, IPv6 only\n"
-"\n"
-"Session:\n"
-"  -w, --timeout SECS    bound on connecting and on a session idle that long\n"
-"      --retry SECS      client: keep trying to connect for up to SECS\n"
-"      --no-shutdown     do not half-close the connection when stdin ends\n"
-"      --send-only       only send stdin; end once it is sent\n"
-"      --recv-only       only receive; half-close at once\n"
-"\n"
-"Server (TCP: one client, unless a model is given):\n"
-"  -k, --iterative       serve clients one after another, without end\n"
-"      --fork            a process for each client\n"
-"      --threads         a thread for each client\n"
-"      --poll            all clients in one process (an event loop)\n"
-"  -e, --exec CMD        run /bin/sh -c CMD, the connection its stdin/stdout\n"
-"      --echo            send back what each client (UDP: sender) sends\n"
-"      --broker          relay each client's bytes to all the others\n"
-"      --count N         exit after N clients (UDP: N datagrams)\n"
-"      --max-conns N     at most N clients at once; others wait\n"
-"      --port-file FILE  once listening, write the port number to FILE\n"
-"\n"
+"Role:\n"
+"  -c, --connect           client (the default with HOST PORT)\n"
+"  -l, --listen            server\n"
+"  -z                      probe ports; print each open one; exit 0 if any\n"
+"Transport and addresses:\n"
+"  -t, --tcp               TCP (the default)\n"
+"  -u, --udp               UDP: one read is one datagram\n"
+"  -4, -6                  IPv4 only, IPv6 only\n"
+"  -s, --source ADDRESS    client: connect from this local address\n"
+"  -p, --source-port PORT  client: connect from this local port\n"
+"      --allow SPEC        server: only peers in ADDRESS[/PREFIX] (repeatable)\n"
+"      --deny SPEC         server: refuse peers in ADDRESS[/PREFIX]; deny wins\n"
+"Server model (TCP; without one, -l serves a single client):\n"
+"  -k, --iterative         one client after another (also --keep-open)\n"
+"      --fork              a process for each client\n"
+"      --threads           a thread for each client\n"
+"      --poll              all clients in one process (an event loop)\n"
+"      --max-conns N       at most N clients at once; others wait\n"
+"Handlers (server; default: relay stdin and stdout):\n"
+"  -e, --exec CMD          run /bin/sh -c CMD, the connection its stdin/stdout\n"
+"      --echo              send back what each client (UDP: sender) sends\n"
+"      --broker            relay each client's bytes to all the others\n"
+"Lifecycle:\n"
+"  -w, --timeout SECS      bound on connecting and on a session idle that long\n"
+"      --retry SECS        client: keep trying to connect for up to SECS\n"
+"      --count N           server: exit after N clients (UDP: N datagrams)\n"
+"      --port-file FILE    server: once listening, write the port to FILE\n"
+"      --no-shutdown       do not half-close the connection when stdin ends\n"
+"      --send-only         only send stdin; end once it is sent\n"
+"      --recv-only         only receive; half-close at once\n"
 "Output:\n"
-"  -v                    report connections and addresses on stderr\n"
-"  -h, --help            this text\n"
-"  -V, --version         the version\n"
+"  -v                      report connections, addresses, refusals on stderr\n"
+"  -h, --help              this text\n"
+"  -V, --version           the version\n"
 "\n"
 "Exit status: 0 done, 1 runtime or network error, 2 usage error.\n"
-"See nsock(1) for the rules of when a session ends.\n";
+"nsock(1): when a session ends; netcat's flags and their nsock names.\n";
 
 /* SECS as milliseconds: a positive number, fractions allowed. */
 static int
@@ -136,9 +144,10 @@ parse_count(const char *opt, const char *arg)
 	return n;
 }
 
-/* A decimal port in [min, 65535], or -1 if arg is not all digits. */
+/* A decimal port in [min, 65535], or -1 if arg is not all digits; what
+ * names it in the usage error ("port", "-p"). */
 static long
-parse_port_number(const char *arg, long min)
+parse_port_number(const char *what, const char *arg, long min)
 {
 	char *end;
 	long n;
@@ -150,22 +159,23 @@ parse_port_number(const char *arg, long min)
 	if (*end != '\0')
 		return -1;
 	if (errno != 0 || n < min || n > 65535)
-		usage_error("port %s: out of range (%ld to 65535)", arg, min);
+		usage_error("%s %s: out of range (%ld to 65535)", what, arg,
+		    min);
 	return n;
 }
 
-/* PORT: a number (0 only for a server) or a known service name. */
+/* A port: a number from min or a known service name. */
 static void
-check_port(const struct config *cfg)
+check_port(const struct config *cfg, const char *what, const char *port,
+    long min)
 {
 	const char *proto = cfg->socktype == SOCK_DGRAM ? "udp" : "tcp";
-	long min = cfg->role == ROLE_SERVER ? 0 : 1;
 
-	if (parse_port_number(cfg->port, min) >= 0)
+	if (parse_port_number(what, port, min) >= 0)
 		return;
-	if (getservbyname(cfg->port, proto) == NULL)
-		usage_error("port %s: not a number (%ld to 65535) nor a %s "
-		    "service name", cfg->port, min, proto);
+	if (getservbyname(port, proto) == NULL)
+		usage_error("%s %s: not a number (%ld to 65535) nor a %s "
+		    "service name", what, port, min, proto);
 }
 
 /* -z takes PORT or LOW-HIGH, numbers only. */
@@ -176,12 +186,13 @@ check_port_range(struct config *cfg)
 	long a, b;
 
 	if (dash == NULL || (size_t)(dash - cfg->port) >= sizeof(lo)) {
-		a = b = parse_port_number(dash == NULL ? cfg->port : "x", 1);
+		a = b = parse_port_number("port", dash == NULL ? cfg->port :
+		    "x", 1);
 	} else {
 		memcpy(lo, cfg->port, (size_t)(dash - cfg->port));
 		lo[dash - cfg->port] = '\0';
-		a = parse_port_number(lo, 1);
-		b = parse_port_number(dash + 1, 1);
+		a = parse_port_number("port", lo, 1);
+		b = parse_port_number("port", dash + 1, 1);
 	}
 	if (a < 0 || b < 0)
 		usage_error("port range %s: not PORT or LOW-HIGH", cfg->port);
@@ -194,8 +205,13 @@ check_port_range(struct config *cfg)
 static void
 set_role(struct config *cfg, enum role role, bool *given)
 {
+	bool client_server = (cfg->role == ROLE_CLIENT &&
+	    role == ROLE_SERVER) || (cfg->role == ROLE_SERVER &&
+	    role == ROLE_CLIENT);
+
 	if (*given && cfg->role != role)
-		usage_error("-c, -l and -z choose a role: give one of them");
+		usage_error("-c, -l and -z choose a role: give one of them%s",
+		    client_server ? " (ncat's -c CMD is -e CMD here)" : "");
 	cfg->role = role;
 	*given = true;
 }
@@ -207,6 +223,19 @@ set_model(struct config *cfg, enum model model)
 		usage_error("-k, --fork, --threads, --poll: conflicting "
 		    "options (give one server model)");
 	cfg->model = model;
+}
+
+/* --allow or --deny SPEC, added to the rules. */
+static void
+add_rule(struct config *cfg, const char *spec, bool deny)
+{
+	char why[ERR_STRLEN];
+
+	if (access_add(&cfg->access, spec, deny, why) == 0)
+		return;
+	if (errno == ENOMEM)
+		die(EXIT_RUNTIME, "%s %s:", deny ? "--deny" : "--allow", spec);
+	usage_error("%s %s: %s", deny ? "--deny" : "--allow", spec, why);
 }
 
 static void
@@ -238,6 +267,10 @@ parse_option(struct config *cfg, int opt, bool *role_given)
 	case OPT_THREADS: set_model(cfg, MODEL_THREADS); break;
 	case OPT_POLL: set_model(cfg, MODEL_POLL); break;
 	case 'e': cfg->exec_cmd = optarg; break;
+	case 's': cfg->source_host = optarg; break;
+	case 'p': cfg->source_port = optarg; break;
+	case OPT_ALLOW: add_rule(cfg, optarg, false); break;
+	case OPT_DENY: add_rule(cfg, optarg, true); break;
 	case OPT_COUNT: cfg->count = parse_count("--count", optarg); break;
 	case OPT_MAX_CONNS:
 		cfg->max_conns = parse_count("--max-conns", optarg); break;
@@ -253,19 +286,82 @@ parse_option(struct config *cfg, int opt, bool *role_given)
 	}
 }
 
+/* Options of nc.openbsd and ncat that nsock spells differently or does
+ * not have, and what to do instead. */
+static const struct netcat_hint {
+	const char	*opt;
+	const char	*hint;
+} netcat_hints[] = {
+	{ "-N", "nsock half-closes when stdin ends, as nc -N; --no-shutdown "
+	    "does not" },
+	{ "-q", "nsock exits once the peer is done, no fixed wait; -w SECS "
+	    "bounds idle time" },
+	{ "-d", "to leave stdin unread, as nc -d, use --recv-only" },
+	{ "-n", "numeric addresses are never looked up in DNS" },
+	{ "--nodns", "numeric addresses are never looked up in DNS" },
+	{ "-i", "for an idle timeout, as ncat -i, use -w SECS" },
+	{ "--idle-timeout", "for an idle timeout use -w SECS" },
+	{ "--wait", "that is -w SECS, --timeout SECS" },
+	{ "-x", "nsock has no proxy (nc -x, -X) nor hex dump (ncat -x)" },
+	{ "-X", "nsock has no proxy (nc -x, -X)" },
+	{ "--proxy", "nsock has no proxy" },
+	{ "-C", "bytes go as they are; for CRLF line ends, convert before: "
+	    "sed 's/$/\\r/'" },
+	{ "--crlf", "bytes go as they are; for CRLF line ends, convert before: "
+	    "sed 's/$/\\r/'" },
+	{ "--ssl", "nsock has no TLS: use ncat --ssl or openssl s_client" },
+	{ "--sh-exec", "use -e CMD, which runs /bin/sh -c CMD" },
+	{ "--chat", "--broker relays each client's bytes to the others" },
+	{ "--allowfile", "give --allow SPEC for each address" },
+	{ "--denyfile", "give --deny SPEC for each address" },
+	{ "-o", "redirect stdout instead: nsock ... > FILE" },
+	{ "--output", "redirect stdout instead: nsock ... > FILE" },
+};
+
+/* What nsock offers for netcat's option opt ("-N", "--ssl=..."), or NULL. */
+static const char *
+netcat_hint(const char *opt)
+{
+	size_t i, len = strcspn(opt, "=");
+
+	for (i = 0; i < sizeof(netcat_hints) / sizeof(netcat_hints[0]); i++)
+		if (strlen(netcat_hints[i].opt) == len &&
+		    strncmp(netcat_hints[i].opt, opt, len) == 0)
+			return netcat_hints[i].hint;
+	return NULL;
+}
+
 /* getopt found an option it does not know, or one without its value. */
 static void
 bad_option(int opt, char **argv)
 {
-	const char *arg = argv[optind - 1];
+	/* optopt: a short option's letter; a long option's value (256 up,
+	 * or 0 when unknown), whose name is then in argv. */
+	char shortopt[3] = { '-', (char)optopt, '\0' };
+	const char *arg = optopt > 0 && optopt < 256 ? shortopt :
+	    argv[optind - 1];
+	const char *hint = netcat_hint(arg);
 
-	if (optopt != 0 && opt == ':')
-		usage_error("-%c: needs a value", optopt);
 	if (opt == ':')
 		usage_error("%s: needs a value", arg);
-	if (optopt != 0)
-		usage_error("-%c: unknown option", optopt);
+	if (hint != NULL)
+		usage_error("%s: unknown option (%s)", arg, hint);
 	usage_error("%s: unknown option", arg);
+}
+
+/* nc -l -p PORT, nc -l -s ADDRESS: nsock takes a server's port and address
+ * as operands. Said before the operands are found missing. */
+static void
+check_listen_habits(const struct config *cfg)
+{
+	if (cfg->role != ROLE_SERVER)
+		return;
+	if (cfg->source_port != NULL)
+		usage_error("-p %s: a client's source port; a server listens "
+		    "on its operand: nsock -l [ADDRESS] PORT", cfg->source_port);
+	if (cfg->source_host != NULL)
+		usage_error("-s %s: a client's source address; a server takes "
+		    "its operand: nsock -l [ADDRESS] PORT", cfg->source_host);
 }
 
 /* The words after the options: HOST PORT, [ADDRESS] PORT. */
@@ -283,6 +379,20 @@ take_operands(struct config *cfg, int n, char **v)
 	cfg->port = v[n - 1];
 	if (cfg->host != NULL && cfg->host[0] == '\0')
 		usage_error("HOST: empty");
+}
+
+/* -s and -p: a client's; a non-empty address, a port from 1. */
+static void
+check_source(const struct config *cfg)
+{
+	if (cfg->source_host == NULL && cfg->source_port == NULL)
+		return;
+	if (cfg->role != ROLE_CLIENT)
+		usage_error("-s and -p: only for a client (-c)");
+	if (cfg->source_host != NULL && cfg->source_host[0] == '\0')
+		usage_error("-s: empty ADDRESS");
+	if (cfg->source_port != NULL)
+		check_port(cfg, "-p", cfg->source_port, 1);
 }
 
 /* Reject an option given where it means nothing. */
@@ -306,10 +416,14 @@ check_config(struct config *cfg)
 		only_if(udp, false, "-u", "TCP ports can be probed");
 		check_port_range(cfg);
 	} else
-		check_port(cfg);
+		check_port(cfg, "port", cfg->port,
+		    cfg->role == ROLE_SERVER ? 0 : 1);
+	check_source(cfg);
 	only_if(cfg->port_file != NULL, server, "--port-file", "with -l");
 	only_if(cfg->retry_ms > 0, client, "--retry", "with -c");
 	only_if(cfg->echo, server, "--echo", "with -l");
+	only_if(cfg->access.n > 0, server, "--allow and --deny",
+	    "for a server (-l)");
 	only_if(cfg->count > 0, server, "--count", "with -l");
 	only_if(cfg->model != MODEL_ONCE, server && !udp,
 	    "-k, --fork, --threads and --poll", "for a TCP server (-l)");
@@ -354,6 +468,7 @@ parse_args(int argc, char **argv, struct config *cfg)
 		cfg->socktype = SOCK_STREAM;
 	if (!role_given)
 		cfg->role = ROLE_CLIENT;	/* as netcat: HOST PORT */
+	check_listen_habits(cfg);
 	take_operands(cfg, argc - optind, argv + optind);
 }
 

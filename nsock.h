@@ -48,6 +48,22 @@ enum direction_mode {
 	DIR_RECV_ONLY,
 };
 
+/* One --allow or --deny rule: a network, compared bit by bit. */
+struct access_rule {
+	const char	*spec;		/* as given, for messages */
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];	/* network byte order */
+	unsigned	 prefix;	/* how many leading bits must match */
+	bool		 deny;
+};
+
+/* Every --allow and --deny, in the order given. */
+struct access_list {
+	struct access_rule *rules;
+	size_t		 n;
+	bool		 has_allow;	/* then a peer must match an --allow */
+};
+
 /* Everything the command line says; checked once, then read-only. */
 struct config {
 	enum role	 role;
@@ -55,6 +71,9 @@ struct config {
 	int		 family;	/* AF_UNSPEC, AF_INET or AF_INET6 */
 	const char	*host;		/* client HOST, server ADDRESS or NULL */
 	const char	*port;		/* service: number or name */
+	const char	*source_host;	/* -s; NULL when unset */
+	const char	*source_port;	/* -p; NULL when unset */
+	struct access_list access;	/* --allow, --deny */
 	unsigned	 port_lo;	/* -z range */
 	unsigned	 port_hi;
 	int		 timeout_ms;	/* -w; -1 when unset */
@@ -211,7 +230,8 @@ void	io_stdio_restore(void);
 /* "ADDRESS port PORT" for sa into buf (ADDR_STRLEN bytes). */
 void	net_format(const struct sockaddr *sa, socklen_t salen, char *buf);
 /* Connect to cfg->host/port, every address in turn, bounded by -w and
- * --retry. Returns a non-blocking socket or -1 with "WHAT: WHY" in err. */
+ * --retry, from -s and -p if given (addresses of another family than
+ * theirs are skipped). Returns a non-blocking socket or -1 with "WHAT: WHY" in err. */
 int	net_connect(const struct config *cfg, char *peer, char *err);
 /* Bind (and for TCP listen) on cfg->host/port; writes --port-file.
  * Returns a non-blocking socket or -1 with "WHAT: WHY" in err. */
@@ -237,6 +257,20 @@ int	zc_unpipe(struct dir *d);
 /* Write what pipe[] holds to to, waiting as needed; 0 or -1. */
 int	zc_flush(struct dir *d);
 void	zc_free(struct dir *d);
+
+/* access.c: --allow and --deny. */
+/* Add the rule SPEC (ADDRESS or ADDRESS/PREFIX, numeric) to list; 0, or -1
+ * with errno ENOMEM, or EINVAL and why SPEC is no rule in why
+ * (ERR_STRLEN bytes). */
+int	access_add(struct access_list *list, const char *spec, bool deny,
+	    char *why);
+/* May the peer at sa come in? If not, say so under -v, as "WHAT ADDRESS:
+ * which rule". An IPv4-mapped IPv6 peer is an IPv4 one. */
+bool	access_check(const struct config *cfg, const struct sockaddr *sa,
+	    socklen_t salen, const char *what);
+/* As net_accept, but a peer the rules refuse is reset at once (and said
+ * under -v) and the next one taken: 0, or -1 as net_accept. */
+int	access_accept(const struct config *cfg, int lfd, struct conn *c);
 
 /* pump.c: the byte pump. */
 /* Move what can move now without blocking; at most a few rounds. */

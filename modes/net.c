@@ -1,6 +1,6 @@
 /*
- * net.c: names and sockets. Resolve, connect (bounded by -w, repeated for
- * --retry), bind and listen (writing --port-file), accept.
+ * net.c: names and sockets. Resolve, connect (from -s and -p, bounded by -w,
+ * repeated for --retry), bind and listen (writing --port-file), accept.
  *
  * Nothing here prints: failures return -1 and leave "WHAT: WHY" in the
  * caller's err buffer (ERR_STRLEN bytes), ready for die("%s", err).
@@ -58,8 +58,8 @@ all_digits(const char *s)
 
 /* getaddrinfo with our hints; returns 0 or a gai error code. */
 static int
-resolve(const struct config *cfg, const char *host, int flags,
-    struct addrinfo **res)
+resolve(const struct config *cfg, const char *host, const char *port,
+    int flags, struct addrinfo **res)
 {
 	struct addrinfo hints;
 
@@ -67,9 +67,9 @@ resolve(const struct config *cfg, const char *host, int flags,
 	hints.ai_family = cfg->family;
 	hints.ai_socktype = cfg->socktype;
 	hints.ai_flags = flags;
-	if (all_digits(cfg->port))
+	if (all_digits(port))
 		hints.ai_flags |= AI_NUMERICSERV;
-	return getaddrinfo(host, cfg->port, &hints, res);
+	return getaddrinfo(host, port, &hints, res);
 }
 
 static void
@@ -115,24 +115,80 @@ finish_connect(int fd, int ms)
 	return 0;
 }
 
-/* One attempt at one address: a connected non-blocking socket or -1. */
+/* -s and -p: the local addresses a client may connect from, into *src
+ * (NULL when neither is given); 0, or -1 with err filled in. */
 static int
-connect_one(const struct addrinfo *ai, int ms)
+resolve_source(const struct config *cfg, struct addrinfo **src, char *err)
 {
-	int fd, saved;
+	const char *port = cfg->source_port != NULL ? cfg->source_port : "0";
+	int rc;
 
+	*src = NULL;
+	if (cfg->source_host == NULL && cfg->source_port == NULL)
+		return 0;
+	if ((rc = resolve(cfg, cfg->source_host, port, AI_PASSIVE, src)) == 0)
+		return 0;
+	gai_failure(err, cfg->source_host != NULL ? cfg->source_host : "*",
+	    port, rc);
+	return -1;
+}
+
+/* A socket for ai, bound to the first of src (-s, -p) of its family when
+ * src is not NULL; -1 with err filled in. */
+static int
+socket_from(const struct config *cfg, const struct addrinfo *ai,
+    const struct addrinfo *src, const char *peer, char *err)
+{
+	char local[ADDR_STRLEN];
+	int fd, one = 1;
+	bool bound = src != NULL;
+
+	while (src != NULL && src->ai_family != ai->ai_family)
+		src = src->ai_next;
+	if (bound && src == NULL) {
+		snprintf(err, ERR_STRLEN, "connect to %s: source %.64s has no "
+		    "%s address", peer, cfg->source_host != NULL ?
+		    cfg->source_host : "*",
+		    ai->ai_family == AF_INET6 ? "IPv6" : "IPv4");
+		return -1;
+	}
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd == -1)
-		return -1;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		snprintf(err, ERR_STRLEN, "connect to %s: %s", peer,
+		    strerror(errno));
+	if (fd == -1 || !bound)
 		return fd;
-	if ((errno == EINPROGRESS || errno == EINTR) &&
-	    finish_connect(fd, ms) == 0)
+	/* TCP: the same -p again at once, over the last run's TIME_WAIT
+	 * (nc.openbsd does not set it, and fails there). Not UDP: there it
+	 * would let two sockets share the port and split its replies. */
+	if (ai->ai_socktype == SOCK_STREAM)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+	if (bind(fd, src->ai_addr, src->ai_addrlen) == 0)
 		return fd;
-	saved = errno;
+	net_format(src->ai_addr, src->ai_addrlen, local);
+	snprintf(err, ERR_STRLEN, "bind to %s: %s", local, strerror(errno));
 	close(fd);
-	errno = saved;
+	return -1;
+}
+
+/* One attempt at one address: a connected non-blocking socket, or -1
+ * with err filled in. */
+static int
+connect_one(const struct config *cfg, const struct addrinfo *ai,
+    const struct addrinfo *src, const char *peer, char *err)
+{
+	int fd;
+
+	if ((fd = socket_from(cfg, ai, src, peer, err)) == -1)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+	    ((errno == EINPROGRESS || errno == EINTR) &&
+	    finish_connect(fd, cfg->timeout_ms) == 0))
+		return fd;
+	snprintf(err, ERR_STRLEN, "connect to %s: %s", peer, strerror(errno));
+	close(fd);
 	return -1;
 }
 
@@ -140,23 +196,26 @@ connect_one(const struct addrinfo *ai, int ms)
 static int
 connect_any(const struct config *cfg, char *peer, char *err)
 {
-	struct addrinfo *res, *ai;
+	struct addrinfo *res, *ai, *src;
 	int fd = -1, rc;
 
-	if ((rc = resolve(cfg, cfg->host, 0, &res)) != 0) {
-		gai_failure(err, cfg->host, cfg->port, rc);
+	if (resolve_source(cfg, &src, err) == -1)
 		return -1;
+	if ((rc = resolve(cfg, cfg->host, cfg->port, 0, &res)) != 0) {
+		gai_failure(err, cfg->host, cfg->port, rc);
+		res = NULL;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		net_format(ai->ai_addr, ai->ai_addrlen, peer);
-		if ((fd = connect_one(ai, cfg->timeout_ms)) != -1)
+		if ((fd = connect_one(cfg, ai, src, peer, err)) != -1)
 			break;
-		snprintf(err, ERR_STRLEN, "connect to %s: %s", peer,
-		    strerror(errno));
 		if (cfg->verbose && ai->ai_next != NULL)
 			report("%s", err);
 	}
-	freeaddrinfo(res);
+	if (res != NULL)
+		freeaddrinfo(res);
+	if (src != NULL)
+		freeaddrinfo(src);
 	return fd;
 }
 
@@ -266,7 +325,7 @@ port_number(const struct config *cfg, unsigned *port, char *err)
 	struct addrinfo *res;
 	int rc;
 
-	if ((rc = resolve(cfg, NULL, AI_PASSIVE, &res)) != 0) {
+	if ((rc = resolve(cfg, NULL, cfg->port, AI_PASSIVE, &res)) != 0) {
 		gai_failure(err, "*", cfg->port, rc);
 		return -1;
 	}
@@ -285,7 +344,7 @@ bind_named(const struct config *cfg, char *local, char *err)
 	struct addrinfo *res, *ai;
 	int fd = -1, rc;
 
-	if ((rc = resolve(cfg, cfg->host, AI_PASSIVE, &res)) != 0) {
+	if ((rc = resolve(cfg, cfg->host, cfg->port, AI_PASSIVE, &res)) != 0) {
 		gai_failure(err, cfg->host, cfg->port, rc);
 		return -1;
 	}

@@ -288,7 +288,7 @@ srv_accept(struct server *srv, struct conn *c)
 	const struct config *cfg = srv->cfg;
 
 	memset(c, 0, sizeof(*c));
-	if (net_accept(srv->lfd, c) == -1) {
+	if (access_accept(cfg, srv->lfd, c) == -1) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			verbose(cfg, "accept on %s:", srv->local);

@@ -99,6 +99,9 @@ peer_to_stdout(struct udp *u)
 			continue;	/* one peer's ICMP; serve the others */
 		if (n == -1)
 			return -1;
+		if (!access_check(u->cfg, (struct sockaddr *)&from, fromlen,
+		    "dropped datagram from"))
+			continue;	/* --allow, --deny: as if never sent */
 		u->last = now_ms();
 		if (io_write_all(u->out, u->buf, (size_t)n) == -1)
 			die(EXIT_RUNTIME, "write to stdout:");

@@ -175,3 +175,75 @@ runtime_fails() {
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "nsock: read from stdin: Is a directory" ]
 }
+
+@test "netcat flags nsock spells differently: usage error with a hint" {
+	usage_fails -N -c 127.0.0.1 80
+	[[ "${stderr_lines[0]}" == "nsock: -N: unknown option ("*"--no-shutdown"*")" ]]
+	usage_fails -q 1 -c 127.0.0.1 80
+	[[ "${stderr_lines[0]}" == "nsock: -q: unknown option ("*"-w SECS"*")" ]]
+	usage_fails -lN 0
+	[[ "${stderr_lines[0]}" == "nsock: -N: unknown option ("* ]]
+	usage_fails -d -c 127.0.0.1 80
+	[[ "${stderr_lines[0]}" == *"--recv-only"* ]]
+	usage_fails -C -c 127.0.0.1 80
+	[[ "${stderr_lines[0]}" == *CRLF* ]]
+	usage_fails -x proxy:1080 -c 127.0.0.1 80
+	[[ "${stderr_lines[0]}" == *proxy* ]]
+	usage_fails -X 5 -c 127.0.0.1 80
+	usage_fails -n -c 127.0.0.1 80
+	[[ "${stderr_lines[0]}" == *DNS* ]]
+	usage_fails -i 5 -c 127.0.0.1 80
+	[[ "${stderr_lines[0]}" == *"-w SECS"* ]]
+	usage_fails --ssl -c 127.0.0.1 80
+	[[ "${stderr_lines[0]}" == "nsock: --ssl: unknown option ("*TLS*")" ]]
+	usage_fails --sh-exec cat -l 0
+	[[ "${stderr_lines[0]}" == *"-e CMD"* ]]
+	usage_fails --sh-exec=cat -l 0
+	[[ "${stderr_lines[0]}" == "nsock: --sh-exec=cat: unknown option ("*"-e CMD"* ]]
+	usage_fails --wait 1 -c 127.0.0.1 80
+	usage_fails --crlf -c 127.0.0.1 80
+	usage_fails --chat -l 0
+	[[ "${stderr_lines[0]}" == *"--broker"* ]]
+	usage_fails --allowfile f -l 0
+	[[ "${stderr_lines[0]}" == *"--allow"* ]]
+	usage_fails -o file -c 127.0.0.1 80
+}
+
+@test "ncat's -c CMD with -l: the role conflict says -e CMD" {
+	usage_fails -l 0 -c cat
+	[[ "${stderr_lines[0]}" == *"-e CMD"* ]]
+}
+
+@test "nc -l -p PORT: the hint says the listen port is an operand" {
+	usage_fails -l -p 9000
+	[[ "${stderr_lines[0]}" == "nsock: -p 9000: "*"nsock -l [ADDRESS] PORT"* ]]
+	usage_fails -u -l -p 9000
+	usage_fails -l -s 127.0.0.1 9000
+	[[ "${stderr_lines[0]}" == "nsock: -s 127.0.0.1: "*"nsock -l [ADDRESS] PORT"* ]]
+}
+
+@test "-s and -p: bad values and wrong roles are usage errors" {
+	usage_fails -p 0 -c 127.0.0.1 80
+	[ "${stderr_lines[0]}" = "nsock: -p 0: out of range (1 to 65535)" ]
+	usage_fails -p 70000 -c 127.0.0.1 80
+	usage_fails -p nosuchservice -c 127.0.0.1 80
+	usage_fails -p "" -c 127.0.0.1 80
+	usage_fails -s "" -c 127.0.0.1 80
+	usage_fails -s 127.0.0.1 -z 127.0.0.1 80
+	usage_fails -c 127.0.0.1 80 -p
+	[ "${stderr_lines[0]}" = "nsock: -p: needs a value" ]
+}
+
+@test "--allow and --deny: bad addresses and prefixes are usage errors" {
+	local bad
+	for bad in 1.2.3.4/33 ::1/129 1.2.3.4/ /8 1.2.3.4/-1 10.0.0.0/+8 \
+	    10.0.0.0/8x "" localhost 1.2.3 1.2.3.4/ 1.2.3.4/99999999999999999999 \
+	    "1.2.3.4 /8" ::1/0x10; do
+		usage_fails --allow "$bad" -l 0
+		[[ "${stderr_lines[0]}" == "nsock: --allow $bad: "* ]]
+		usage_fails --deny "$bad" -l 0
+	done
+	usage_fails --allow 127.0.0.1 -c 127.0.0.1 80
+	[ "${stderr_lines[0]}" = "nsock: --allow and --deny: only for a server (-l)" ]
+	usage_fails --deny ::1 -z 127.0.0.1 80
+}
