@@ -13,7 +13,8 @@
  *	waits SECS (default 3) for CMD to exit, and ends it with SIGTERM.
  *   udpbench blast -n N [-r RATE] PORT
  *	Sends the N datagrams to 127.0.0.1:PORT with sendmmsg(2), as fast
- *	as it can or RATE per second; a send the kernel refuses (ENOBUFS,
+ *	as it can (batches of 64) or RATE per second (in bursts of RATE /
+ *	10000, 100 us apart); a send the kernel refuses (ENOBUFS,
  *	ECONNREFUSED) is counted and skipped.
  *   udpbench sink -n N [-p PORTFILE] [-i] [-t SECS]
  *	Counts what arrives: on a UDP socket on 127.0.0.1 (port in PORTFILE)
@@ -33,6 +34,7 @@
  *	several whole records (merged reads); D: repeats.
  */
 #define _GNU_SOURCE		/* recvmmsg, sendmmsg, O_DIRECT */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -342,6 +344,19 @@ feed(int argc, char **argv)
 	return 0;
 }
 
+/* Sleep until t0 + at (ns, CLOCK_MONOTONIC). */
+static void
+pace(int64_t t0, int64_t at)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (t0 + at) / 1000000000LL;
+	ts.tv_nsec = (t0 + at) % 1000000000LL;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	    EINTR)
+		;
+}
+
 static int
 blast(int argc, char **argv)
 {
@@ -352,7 +367,7 @@ blast(int argc, char **argv)
 	double rate = 0;
 	uint64_t seq = 0, refused = 0;
 	int64_t t0;
-	int ch, fd, k, n;
+	int ch, fd, k, n, burst = BATCH;
 
 	while ((ch = getopt(argc, argv, "n:r:")) != -1)
 		switch (ch) {
@@ -362,6 +377,11 @@ blast(int argc, char **argv)
 		}
 	if (n_total == 0 || optind != argc - 1)
 		return 2;
+	if (rate > 0) {		/* bursts 100 us apart */
+		burst = (int)(rate / 10000);
+		burst = burst < 1 ? 1 : burst > BATCH ? BATCH : burst;
+		(void)prctl(PR_SET_TIMERSLACK, 1UL);
+	}
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons((unsigned short)atoi(argv[optind]));
 	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
@@ -369,17 +389,14 @@ blast(int argc, char **argv)
 		die("socket");
 	t0 = now_ns();
 	while (seq < n_total) {
-		/* Paced: no datagram before its time, seq / RATE after t0. */
-		while (rate > 0 && now_ns() - t0 < (int64_t)(seq * 1e9 / rate))
-			;
-		for (k = 0; k < BATCH && seq + k < n_total; k++) {
+		if (rate > 0)
+			pace(t0, (int64_t)((double)seq * 1e9 / rate));
+		for (k = 0; k < burst && seq + k < n_total; k++) {
 			make(seq + k, bufs[k]);
 			iov[k] = (struct iovec){ bufs[k], DGRAM };
 			msgs[k].msg_hdr = (struct msghdr){ .msg_iov = &iov[k],
 			    .msg_iovlen = 1 };
 		}
-		if (rate > 0)
-			k = 1;		/* paced: datagram by datagram */
 		n = sendmmsg(fd, msgs, (unsigned)k, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
