@@ -40,9 +40,37 @@ wait_listening() {
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 minmax() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {if (NR) print lo "-" hi}'; }
 
+# field FILE NAME: the value of NAME=VALUE on each line of FILE.
+field() {
+	sed -n "s/.*\b$2=\([0-9.]*\).*/\1/p" "$1" 2>/dev/null
+}
+
 # ratio A B: A/B to two decimals, or - when B is missing or 0.
 ratio() {
 	awk -v a="$1" -v b="${2:-}" 'BEGIN {
 		if (b == "" || b + 0 == 0 || a == "") print "-"
 		else printf "%.2f\n", a / b }'
+}
+
+# select_tools "NAME...": sets the array tools to those of NAME that are
+# installed: nc is nc.openbsd, busybox is busybox nc; ours always are.
+select_tools() {
+	local t
+	tools=()
+	for t in $1; do
+		case $t in
+		nc)	command -v nc.openbsd >/dev/null && tools+=(nc) ;;
+		socat|ncat|busybox) command -v "$t" >/dev/null && tools+=("$t") ;;
+		*)	tools+=("$t") ;;
+		esac
+	done
+}
+
+# print_err FILE: the commonest lines the tools wrote on stderr, if any.
+print_err() {
+	[ -s "$1" ] || return 0
+	echo
+	echo "stderr of the tools (counts):"
+	echo
+	sort "$1" | uniq -c | sort -rn | head -n 5 | sed 's/^/    /'
 }

@@ -13,7 +13,7 @@
 #
 # Environment: TOOLS (default "nsock nc socat ncat zc_ref"), CHECK_MIB, NSOCK.
 set -u
-. "$(dirname "$0")/lib.sh"	# out, build, copy_nsock, free_port, median...
+. "$(dirname "$0")/lib.sh"	# out, build, copy_nsock, select_tools, median...
 size_mib=${1:-2048}
 runs=${2:-5}
 CHECK_MIB=${CHECK_MIB:-16}
@@ -22,14 +22,7 @@ trap 'rm -rf "$work"' EXIT
 build zc_ref
 copy_nsock "$work"
 
-tools=()
-for t in ${TOOLS:-nsock nc socat ncat zc_ref}; do
-	case $t in
-	nc)	command -v nc.openbsd >/dev/null && tools+=(nc) ;;
-	socat|ncat) command -v "$t" >/dev/null && tools+=("$t") ;;
-	*)	tools+=("$t") ;;
-	esac
-done
+select_tools "${TOOLS:-nsock nc socat ncat zc_ref}"
 
 # server_cmd TOOL PORT / client_cmd TOOL PORT: the pair for one tool.
 server_cmd() {
@@ -149,12 +142,7 @@ for src in pipe file; do
 		    "$(grep -c fail "$work/$tool.$src") |"
 	done
 done
-if [ -s "$work/err" ]; then
-	echo
-	echo "stderr of the tools (counts):"
-	echo
-	sort "$work/err" | uniq -c | sort -rn | head -n 5 | sed 's/^/    /'
-fi
+print_err "$work/err"
 if [ "$nsock_bad" = 1 ]; then
 	echo
 	echo "nsock did not move the bytes exactly: see the integrity table."

@@ -22,7 +22,7 @@
 # Environment: TOOLS (default "nsock nc socat ncat"), RECV_RATE (100000),
 # NSOCK.
 set -u
-. "$(dirname "$0")/lib.sh"	# out, build, copy_nsock, free_port, median...
+. "$(dirname "$0")/lib.sh"	# out, build, copy_nsock, select_tools, median...
 n=${1:-200000}
 runs=${2:-5}
 RECV_RATE=${RECV_RATE:-100000}
@@ -31,14 +31,7 @@ trap 'rm -rf "$work"' EXIT
 build udpbench
 copy_nsock "$work"
 
-tools=()
-for t in ${TOOLS:-nsock nc socat ncat}; do
-	case $t in
-	nc)	command -v nc.openbsd >/dev/null && tools+=(nc) ;;
-	socat|ncat) command -v "$t" >/dev/null && tools+=("$t") ;;
-	*)	tools+=("$t") ;;
-	esac
-done
+select_tools "${TOOLS:-nsock nc socat ncat}"
 
 client_cmd() {
 	case $1 in
@@ -106,11 +99,6 @@ for ((r = 1; r <= runs; r++)); do
 	done
 done
 
-# field FILE NAME: that field of each run's line, one a line.
-field() {
-	sed -n "s/.*\b$2=\([0-9.]*\).*/\1/p" "$1" 2>/dev/null
-}
-
 # row FILE LABEL TOOL BASEFILE [merged]: one table row; the merged column
 # only when asked (a stream has no datagrams to merge).
 row() {
@@ -155,10 +143,5 @@ for rate in 0 "$RECV_RATE"; do
 		row "$work/recv.$rate.$tool" "$label" "$tool" "$work/recv.$rate.nc"
 	done
 done
-if [ -s "$work/err" ]; then
-	echo
-	echo "stderr of the tools (counts):"
-	echo
-	sort "$work/err" | uniq -c | sort -rn | head -n 5 | sed 's/^/    /'
-fi
+print_err "$work/err"
 exit 0
