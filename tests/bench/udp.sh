@@ -19,6 +19,9 @@
 #
 #   tests/bench/udp.sh [N] [RUNS]
 #
+# Exit 1 if nsock sent or wrote a datagram that was not whole (merged,
+# damaged, repeated); loss is reported, not failed.
+#
 # Environment: TOOLS (default "nsock nc socat ncat"), RECV_RATE (100000),
 # NSOCK.
 set -u
@@ -144,4 +147,12 @@ for rate in 0 "$RECV_RATE"; do
 	done
 done
 print_err "$work/err"
+# nsock must keep every datagram whole: no merged, bad or repeated one
+# from the packet pipe, no damage in what it writes (loss is not damage).
+if cat "$work/send.packet.nsock" "$work"/recv.*.nsock 2>/dev/null |
+    grep -Eq 'bad=[1-9]|merged=[1-9]|dups=[1-9]'; then
+	echo
+	echo "nsock merged, damaged or repeated datagrams: see the tables."
+	exit 1
+fi
 exit 0
