@@ -11,8 +11,8 @@
  * How each copy is made (copy()):
  *   regular file -> socket   sendfile(2)
  *   pipe -> anything, anything -> pipe   splice(2), directly
- *   socket -> file, /dev/null, ...   splice(2) into an internal pipe
- *                     (1 MiB), then splice(2) from it
+ *   any other pair (socket -> file or /dev/null)   splice(2) into an
+ *                     internal pipe (1 MiB), then splice(2) from it
  *   anything else, or EINVAL from the above   read/write, 256 KiB
  * Socket buffer sizes are left to the kernel's autotuning; descriptors
  * stay blocking, so every call moves what it can and is repeated until
