@@ -72,7 +72,9 @@ tsan: deps nsock-tsan
 	TSAN_OPTIONS=exitcode=87:halt_on_error=1 NSOCK=$(CURDIR)/nsock-tsan \
 	    tests/run --filter threads tests/servers.bats
 
-BENCH_DEPS = bc iproute2 procps netcat-openbsd socat ncat python3
+# `make bench`: every benchmark, 10-15 minutes; `BENCH_QUICK=1 make
+# bench`: a quick pass of a couple of minutes (see tests/bench/README.md).
+BENCH_DEPS = iproute2 procps netcat-openbsd socat ncat python3 busybox
 
 bench: nsock
 	@$(MAKE) -s deps TEST_DEPS="$(BENCH_DEPS)"

@@ -21,8 +21,7 @@
 #   SERVERS, MEM_SERVERS  which servers, by the names in the tables
 #   QUICK=1             RUNS=1 CONNS="1 256" N=500 N_SLOW=300 IDLE_K=1000
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-out=$here/out
+. "$(dirname "$0")/lib.sh"	# out, build, copy_nsock, free_port, median...
 if [ "${QUICK:-0}" = 1 ]; then
 	: "${RUNS:=1}" "${CONNS:=1 256}" "${N:=500}" "${N_SLOW:=300}"
 	: "${IDLE_K:=1000}" "${IDLE_K_SOCAT:=300}" "${HELD_N:=200}"
@@ -39,14 +38,8 @@ MEM_SERVERS=${MEM_SERVERS:-nsock-poll nsock-threads nsock-fork epoll_echo socat}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-mkdir -p "$out"
-for t in loadgen epoll_echo idle; do
-	cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$out/$t" "$here/$t.c" ||
-	    exit 1
-done
-# A copy: others may rebuild ./nsock while this runs.
-cp "${NSOCK:-$here/../../nsock}" "$work/nsock" || exit 1
-NSOCK=$work/nsock
+build loadgen epoll_echo idle
+copy_nsock "$work"
 ulimit -n "$(ulimit -Hn)"
 
 command -v socat >/dev/null || SERVERS=${SERVERS/socat/}
@@ -54,8 +47,6 @@ command -v socat >/dev/null || MEM_SERVERS=${MEM_SERVERS/socat/}
 command -v ncat >/dev/null || SERVERS=${SERVERS/ncat/}
 
 note() { echo "- $*" >>"$work/notes"; }
-
-. "$(dirname "$0")/lib.sh"	# free_port, wait_listening
 
 wait_port_file() {
 	local tries=500
@@ -134,9 +125,6 @@ measure() {
 		END { print procs + 0, thr + 0, rss + 0, pss + 0 }'
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-minmax() { sort -n | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
-
 # cpu_us PID N: CPU time of PID, its threads and its reaped children, in
 # microseconds per connection of N; waits (at most 2 s) for the children
 # of the last connections to be reaped. Ticks of 10 ms: the fastest
@@ -200,8 +188,6 @@ label() {
 	*)	echo "$1" ;;
 	esac
 }
-
-ratio() { [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo -; }
 
 rate_table() {
 	local c s f m base_s base_e fails

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Throughput over 127.0.0.1: SIZE bytes (default 2 GiB) from a pipe and from
-# a regular file, server > /dev/null, for nsock, nc.openbsd and socat (the
-# ones installed), runs interleaved, RUNS runs each (default 5). Prints a
-# Markdown table: median GB/s, min-max, and the ratio to nc.openbsd.
+# Throughput over 127.0.0.1: one connection moves SIZE MiB (default 2048)
+# client -> server, server > /dev/null, with the client's stdin a pipe
+# (`cat FILE |`) and a regular file, for nsock, nc.openbsd, socat, ncat (the
+# ones installed) and zc_ref, the splice/sendfile reference (zc_ref.c). Runs
+# interleaved, RUNS each (default 5). First, each tool moves CHECK_MIB
+# (default 16) MiB of random bytes from each source to a file and to a pipe,
+# checked with cmp: nsock must be exact (exit 1 if not); others are reported.
+# Prints Markdown tables: median GB/s, min-max, ratios to nc.openbsd and to
+# zc_ref.
 #
 #   tests/bench/throughput.sh [SIZE_MIB] [RUNS]
+#
+# Environment: TOOLS (default "nsock nc socat ncat zc_ref"), CHECK_MIB, NSOCK.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-NSOCK=${NSOCK:-$here/../../nsock}
+. "$(dirname "$0")/lib.sh"	# out, build, copy_nsock, select_tools, median...
 size_mib=${1:-2048}
 runs=${2:-5}
-bytes=$((size_mib * 1048576))
+CHECK_MIB=${CHECK_MIB:-16}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+build zc_ref
+copy_nsock "$work"
 
-. "$(dirname "$0")/lib.sh"	# free_port, wait_listening
+select_tools "${TOOLS:-nsock nc socat ncat zc_ref}"
 
 # server_cmd TOOL PORT / client_cmd TOOL PORT: the pair for one tool.
 server_cmd() {
@@ -22,6 +30,8 @@ server_cmd() {
 	nsock)	echo "$NSOCK -l 127.0.0.1 $2" ;;
 	nc)	echo "nc.openbsd -l 127.0.0.1 $2" ;;
 	socat)	echo "socat -u TCP-LISTEN:$2,bind=127.0.0.1,reuseaddr STDOUT" ;;
+	ncat)	echo "ncat -l --recv-only 127.0.0.1 $2" ;;
+	zc_ref)	echo "$out/zc_ref -l $2" ;;
 	esac
 }
 client_cmd() {
@@ -29,53 +39,113 @@ client_cmd() {
 	nsock)	echo "$NSOCK -c 127.0.0.1 $2" ;;
 	nc)	echo "nc.openbsd -N 127.0.0.1 $2" ;;
 	socat)	echo "socat -u STDIN TCP:127.0.0.1:$2" ;;
+	ncat)	echo "ncat --send-only 127.0.0.1 $2" ;;
+	zc_ref)	echo "$out/zc_ref -c $2" ;;
 	esac
 }
 
-# one_run TOOL SOURCE: seconds for one transfer (server start excluded).
+# one_run TOOL SOURCE FILE SINK: FILE from SOURCE (pipe or file) through
+# TOOL into SINK (a path; with a "|" before it, through `cat >`, so the
+# server's stdout is a pipe). Prints the seconds from the client's start
+# to the server's exit, or "fail".
 one_run() {
-	local tool=$1 src=$2 port t0 t1 spid
+	local tool=$1 src=$2 file=$3 sink=$4 port t0 t1 spid rc=0
 	port=$(free_port)
-	$(server_cmd "$tool" "$port") </dev/null >/dev/null &
-	spid=$!
-	wait_listening "$port" || { kill "$spid"; echo "nan"; return; }
-	t0=$(date +%s%N)
-	if [ "$src" = pipe ]; then
-		head -c "$bytes" /dev/zero | $(client_cmd "$tool" "$port") >/dev/null
+	if [ "${sink:0:1}" = "|" ]; then
+		# shellcheck disable=SC2046
+		timeout 300 $(server_cmd "$tool" "$port") </dev/null 2>>"$work/err" |
+		    cat >"${sink:1}" &
 	else
-		$(client_cmd "$tool" "$port") <"$work/file" >/dev/null
+		# shellcheck disable=SC2046
+		timeout 300 $(server_cmd "$tool" "$port") </dev/null \
+		    >"$sink" 2>>"$work/err" &
 	fi
-	wait "$spid"
-	t1=$(date +%s%N)
-	echo "scale=3; $bytes / ($t1 - $t0)" | bc	# bytes per ns = GB/s
+	spid=$!
+	wait_listening "$port" || { kill "$spid"; wait "$spid"; echo fail; return; }
+	t0=$EPOCHREALTIME
+	if [ "$src" = pipe ]; then
+		cat "$file" | timeout 300 $(client_cmd "$tool" "$port") \
+		    >/dev/null 2>>"$work/err" || rc=1
+	else
+		timeout 300 $(client_cmd "$tool" "$port") <"$file" \
+		    >/dev/null 2>>"$work/err" || rc=1
+	fi
+	wait "$spid" || rc=1
+	t1=$EPOCHREALTIME
+	[ "$rc" = 0 ] || { echo fail; return; }
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-minmax() { sort -n | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
+# check TOOL: one line of the integrity table.
+check() {
+	local tool=$1 src sink cells="" res
+	for src in pipe file; do
+		for sink in "$work/got" "|$work/got"; do
+			rm -f "$work/got"
+			res=$(one_run "$tool" "$src" "$work/random" "$sink")
+			if [ "$res" = fail ]; then
+				res="fail (exit)"
+			elif cmp -s "$work/random" "$work/got"; then
+				res=ok
+			else
+				res="DIFFERS ($(stat -c %s "$work/got") bytes)"
+			fi
+			[ "$res" = ok ] || { [ "$tool" = nsock ] && nsock_bad=1; }
+			cells="$cells | $res"
+		done
+	done
+	echo "| $tool$cells |"
+}
 
-tools=(nsock)
-command -v nc.openbsd >/dev/null && tools+=(nc)
-command -v socat >/dev/null && tools+=(socat)
+nsock_bad=0
+head -c $((CHECK_MIB * 1048576)) /dev/urandom >"$work/random"
+echo "Integrity: $CHECK_MIB MiB of random bytes, client stdin from each" \
+    "source, server stdout to a file or a pipe (\`| cat > file\`), then cmp:"
+echo
+echo "| tool | pipe -> file | pipe -> pipe | file -> file | file -> pipe |"
+echo "|---|---|---|---|---|"
+for tool in "${tools[@]}"; do
+	check "$tool"
+done
+rm -f "$work/random" "$work/got"
+echo
+
+bytes=$((size_mib * 1048576))
 head -c "$bytes" /dev/zero >"$work/file"
-
-for src in pipe file; do
-	for ((r = 1; r <= runs; r++)); do
+cat "$work/file" >/dev/null		# in the page cache before the first run
+for ((r = 1; r <= runs; r++)); do
+	for src in pipe file; do
 		for tool in "${tools[@]}"; do
-			one_run "$tool" "$src" >>"$work/$tool.$src"
+			one_run "$tool" "$src" "$work/file" /dev/null \
+			    >>"$work/$tool.$src"
 		done
 	done
 done
 
-echo "Throughput, $size_mib MiB over 127.0.0.1, median of $runs runs (GB/s):"
+# gbps FILE: the runs' GB/s, one a line (failed runs left out).
+gbps() {
+	awk -v b="$bytes" '$1 != "fail" && $1 > 0 { printf "%.3f\n", b / $1 / 1e9 }' "$1"
+}
+
+echo "Throughput, $size_mib MiB over 127.0.0.1, client < SOURCE," \
+    "server > /dev/null; runs interleaved, median of $runs:"
 echo
-echo "| source | tool | median GB/s | min-max | vs nc.openbsd |"
-echo "|---|---|---|---|---|"
+echo "| source | tool | median GB/s | min-max | vs nc.openbsd | vs zc_ref | failed runs |"
+echo "|---|---|---|---|---|---|---|"
 for src in pipe file; do
-	base=$(median <"$work/nc.$src" 2>/dev/null)
+	base_nc=$(gbps "$work/nc.$src" 2>/dev/null | median)
+	base_zc=$(gbps "$work/zc_ref.$src" 2>/dev/null | median)
 	for tool in "${tools[@]}"; do
-		m=$(median <"$work/$tool.$src")
-		ratio=-
-		[ -n "${base:-}" ] && ratio=$(echo "scale=2; $m / $base" | bc)
-		echo "| $src | $tool | $m | $(minmax <"$work/$tool.$src") | $ratio |"
+		m=$(gbps "$work/$tool.$src" | median)
+		echo "| $src | $tool | ${m:--} | $(gbps "$work/$tool.$src" | minmax) |" \
+		    "$(ratio "$m" "$base_nc") | $(ratio "$m" "$base_zc") |" \
+		    "$(grep -c fail "$work/$tool.$src") |"
 	done
 done
+print_err "$work/err"
+if [ "$nsock_bad" = 1 ]; then
+	echo
+	echo "nsock did not move the bytes exactly: see the integrity table."
+	exit 1
+fi
+exit 0
