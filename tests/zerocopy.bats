@@ -1,0 +1,86 @@
+#!/usr/bin/env bats
+# The kernel-side paths (modes/zcopy.c): each carries the bytes exact, and
+# strace shows it is the path really taken, so a fallback to copying cannot
+# pass for it. Each test: 24 MiB from a client whose stdin is SOURCE to a
+# server whose stdout is SINK.
+
+load helpers
+
+# transfer SOURCE SINK: SOURCE file|pipe, SINK file|pipe|append|null.
+# Leaves client.trace and server.trace (splice and sendfile calls).
+transfer() {
+	local pf=$T/port
+	random_file in 24M
+	rm -f out
+	[ "$2" = append ] && printf 'kept\n' >out
+	case $2 in
+	file)   bg timeout 30 strace -f -qq -e trace=splice,sendfile -o server.trace \
+		    "$NSOCK" -l --port-file "$pf" 127.0.0.1 0 </dev/null >out ;;
+	append) bg timeout 30 strace -f -qq -e trace=splice,sendfile -o server.trace \
+		    "$NSOCK" -l --port-file "$pf" 127.0.0.1 0 </dev/null >>out ;;
+	null)   bg timeout 30 strace -f -qq -e trace=splice,sendfile -o server.trace \
+		    "$NSOCK" -l --port-file "$pf" 127.0.0.1 0 </dev/null >/dev/null ;;
+	pipe)   bg bash -c 'timeout 30 strace -f -qq -e trace=splice,sendfile \
+		    -o server.trace "$1" -l --port-file "$2" 127.0.0.1 0 \
+		    </dev/null | cat >out' _ "$NSOCK" "$pf" ;;
+	esac
+	local server=$BG_PID
+	wait_for_file "$pf"
+	case $1 in
+	file) timeout 30 strace -f -qq -e trace=splice,sendfile -o client.trace \
+		"$NSOCK" 127.0.0.1 "$(<"$pf")" <in >/dev/null ;;
+	pipe) cat in | timeout 30 strace -f -qq -e trace=splice,sendfile \
+		-o client.trace "$NSOCK" 127.0.0.1 "$(<"$pf")" >/dev/null ;;
+	esac
+	wait "$server"
+}
+
+@test "a regular-file stdin goes out with sendfile, exact" {
+	transfer file file
+	same in out
+	grep -q '^[0-9]* *sendfile(' client.trace
+}
+
+@test "a pipe stdin is spliced to the socket, exact" {
+	transfer pipe file
+	same in out
+	grep -q '^[0-9]* *splice(' client.trace
+}
+
+@test "socket to a stdout pipe is spliced, exact" {
+	transfer file pipe
+	same in out
+	grep -q '^[0-9]* *splice(' server.trace
+}
+
+@test "socket to a stdout file is spliced through a pipe of ours, exact" {
+	transfer file file
+	same in out
+	[ "$(grep -c '^[0-9]* *splice(' server.trace)" -ge 2 ]
+}
+
+@test "socket to /dev/null is spliced through a pipe of ours" {
+	transfer pipe null
+	[ "$(grep -c '^[0-9]* *splice(' server.trace)" -ge 2 ]
+}
+
+@test "a stdout file opened for appending (>>) is copied, exact, after what it held" {
+	transfer pipe append
+	{ printf 'kept\n'; cat in; } >want
+	same want out
+	run grep -c '^[0-9]* *splice(' server.trace
+	[ "$output" = 0 ]
+}
+
+@test "-w bounds a sendfile session whose peer stops reading" {
+	head -c 64M /dev/zero >big
+	bg timeout 20 python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open("port", "w").write("%d\n" % s.getsockname()[1])
+c, _ = s.accept(); time.sleep(15)'
+	wait_for_file port
+	run timeout 10 "$NSOCK" -w 1 127.0.0.1 "$(<port)" <big
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"timed out after 1 s without data"* ]]
+}
