@@ -24,6 +24,7 @@
 #define IO_AGAIN	(-2)		/* "would block": arm poll and return */
 #define PUMP_BUFSIZE	(256 * 1024)	/* per direction; bounds memory */
 #define UDP_MAXDGRAM	65536		/* the largest datagram we move */
+#define UDP_RCVBUF	(4 * 1024 * 1024)	/* asked for; see net.c */
 #define ADDR_STRLEN	96		/* "ADDRESS port PORT" */
 #define ERR_STRLEN	256		/* "WHAT: WHY" from net.c */
 
@@ -205,6 +206,9 @@ ssize_t	io_recvfrom(int fd, void *buf, size_t len, struct sockaddr *sa,
 	    socklen_t *salen);
 ssize_t	io_sendto(int fd, const void *buf, size_t len,
 	    const struct sockaddr *sa, socklen_t salen);
+/* Several datagrams in or out at once: how many, IO_AGAIN, or -1. */
+int	io_sendmmsg(int fd, struct mmsghdr *msg, unsigned n);
+int	io_recvmmsg(int fd, struct mmsghdr *msg, unsigned n);
 /* Read at pos without moving the file offset; as io_read. */
 ssize_t	io_pread(int fd, void *buf, size_t len, off_t pos);
 /* Move up to len bytes kernel-side, from or to being a pipe (splice), or

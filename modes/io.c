@@ -114,6 +114,32 @@ io_sendfile(int to, int from, off_t *pos, size_t len)
 }
 
 int
+io_sendmmsg(int fd, struct mmsghdr *msg, unsigned n)
+{
+	int r;
+
+	do
+		r = sendmmsg(fd, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r == -1 && errno == EINTR);
+	if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return r;
+}
+
+int
+io_recvmmsg(int fd, struct mmsghdr *msg, unsigned n)
+{
+	int r;
+
+	do
+		r = recvmmsg(fd, msg, n, MSG_DONTWAIT, NULL);
+	while (r == -1 && errno == EINTR);
+	if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return IO_AGAIN;
+	return r;
+}
+
+int
 io_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -2,6 +2,9 @@
  * udp.c: -u, client and server (SPEC.md item 3). Datagrams keep their
  * boundaries: one read from stdin is one datagram, one datagram received
  * is one write to stdout. No stream buffers here, only whole datagrams.
+ * They move in batches (sendmmsg, recvmmsg): up to UDP_BATCH reads from
+ * stdin, each a datagram of its own, go out in one call, and one call
+ * takes what has queued; a batch costs one poll, not one per datagram.
  *
  * UDP has no end-of-stream, so silence ends a session normally: a client
  * whose stdin has ended waits until no reply has come for the -w time
@@ -19,6 +22,7 @@
 
 #define UDP_PAYLOAD_MAX	65507	/* the largest UDP payload over IPv4 */
 #define UDP_LINGER_MS	1000	/* client wait after stdin EOF, no -w */
+#define UDP_BATCH	16	/* datagrams per sendmmsg or recvmmsg */
 
 struct udp {
 	const struct config *cfg;
@@ -26,7 +30,10 @@ struct udp {
 	int		 in;
 	int		 out;
 	bool		 in_eof;
-	char		*buf;			/* one datagram */
+	char		*buf;			/* UDP_BATCH datagrams */
+	struct mmsghdr	 msg[UDP_BATCH];
+	struct iovec	 iov[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
 	struct sockaddr_storage peer;		/* server: heard from last */
 	socklen_t	 peerlen;		/* 0 until someone is heard */
 	char		 name[ADDR_STRLEN];	/* the peer, for messages */
@@ -63,60 +70,126 @@ soft_error(void)
 	    errno == ENETUNREACH || errno == EPERM;
 }
 
-/* One read from stdin, sent as one datagram; at EOF only note it. */
+static char *
+slot(const struct udp *u, unsigned i)
+{
+	return u->buf + (size_t)i * UDP_MAXDGRAM;
+}
+
+/* The first k datagrams read, in one sendmmsg where the socket takes
+ * them; a server drops one that its peer's ICMP refuses, and goes on. */
+static int
+send_batch(struct udp *u, unsigned k)
+{
+	struct pollfd pfd = { .fd = u->sock, .events = POLLOUT };
+	bool server = u->cfg->role == ROLE_SERVER;
+	unsigned i, sent = 0;
+	int n;
+
+	for (i = 0; i < k; i++) {
+		memset(&u->msg[i].msg_hdr, 0, sizeof(u->msg[i].msg_hdr));
+		u->msg[i].msg_hdr.msg_name = server ? &u->peer : NULL;
+		u->msg[i].msg_hdr.msg_namelen = server ? u->peerlen : 0;
+		u->msg[i].msg_hdr.msg_iov = &u->iov[i];
+		u->msg[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (sent < k) {
+		n = io_sendmmsg(u->sock, u->msg + sent, k - sent);
+		if (n == IO_AGAIN)
+			(void)poll(&pfd, 1, -1);
+		else if (n == -1 && server && soft_error()) {
+			verbose(u->cfg, "send to %s:", u->name);
+			sent++;
+		} else if (n == -1)
+			return -1;
+		else
+			sent += (unsigned)n;
+	}
+	u->last = now_ms();
+	return 0;
+}
+
+/* Read stdin until it would block, ends or fills the batch, each read one
+ * datagram, and send them; at EOF only note it. */
 static int
 stdin_to_peer(struct udp *u)
 {
-	ssize_t n = io_read(u->in, u->buf, UDP_PAYLOAD_MAX);
+	unsigned k = 0;
+	ssize_t n = 0;
 
-	if (n == IO_AGAIN)
-		return 0;
-	if (n == -1)
-		die(EXIT_RUNTIME, "read from stdin:");
-	if (n == 0) {
-		u->in_eof = true;
-		u->last = now_ms();
-		return 0;
+	while (k < UDP_BATCH && !u->in_eof) {
+		n = io_read(u->in, slot(u, k), UDP_PAYLOAD_MAX);
+		if (n == IO_AGAIN || n == -1)
+			break;
+		if (n == 0) {
+			u->in_eof = true;
+			u->last = now_ms();
+			break;
+		}
+		u->iov[k].iov_base = slot(u, k);
+		u->iov[k++].iov_len = (size_t)n;
 	}
-	return send_datagram(u, u->buf, (size_t)n);
+	if (send_batch(u, k) == -1)
+		return -1;
+	if (n == -1)	/* what was read before the error went first */
+		die(EXIT_RUNTIME, "read from stdin:");
+	return 0;
 }
 
-/* Receive what is queued, each datagram one write to stdout. */
+/* One datagram received from sa: to stdout, echoed; 1 once --count is
+ * reached. */
+static int
+take_datagram(struct udp *u, const char *buf, size_t len,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	if (!access_check(u->cfg, sa, salen, "dropped datagram from"))
+		return 0;	/* --allow, --deny: as if never sent */
+	u->last = now_ms();
+	if (io_write_all(u->out, buf, len) == -1)
+		die(EXIT_RUNTIME, "write to stdout:");
+	if (u->cfg->role == ROLE_SERVER &&
+	    (salen != u->peerlen || memcmp(sa, &u->peer, salen) != 0)) {
+		memcpy(&u->peer, sa, salen);
+		u->peerlen = salen;
+		net_format(sa, salen, u->name);
+		verbose(u->cfg, "datagram from %s", u->name);
+	}
+	if (u->cfg->echo && send_datagram(u, buf, len) == -1)
+		verbose(u->cfg, "echo to %s:", u->name);
+	return ++u->received == u->cfg->count;
+}
+
+/* Receive what is queued, a batch at a time, each datagram one write to
+ * stdout. */
 static int
 peer_to_stdout(struct udp *u)
 {
-	struct sockaddr_storage from;
-	socklen_t fromlen;
-	ssize_t n;
+	unsigned i;
+	int n;
 
 	for (;;) {
-		fromlen = sizeof(from);
-		n = io_recvfrom(u->sock, u->buf, UDP_MAXDGRAM,
-		    (struct sockaddr *)&from, &fromlen);
+		for (i = 0; i < UDP_BATCH; i++) {
+			u->iov[i].iov_base = slot(u, i);
+			u->iov[i].iov_len = UDP_MAXDGRAM;
+			memset(&u->msg[i].msg_hdr, 0,
+			    sizeof(u->msg[i].msg_hdr));
+			u->msg[i].msg_hdr.msg_name = &u->from[i];
+			u->msg[i].msg_hdr.msg_namelen = sizeof(u->from[i]);
+			u->msg[i].msg_hdr.msg_iov = &u->iov[i];
+			u->msg[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = io_recvmmsg(u->sock, u->msg, UDP_BATCH);
 		if (n == IO_AGAIN)
 			return 0;
 		if (n == -1 && u->cfg->role == ROLE_SERVER && soft_error())
 			continue;	/* one peer's ICMP; serve the others */
 		if (n == -1)
 			return -1;
-		if (!access_check(u->cfg, (struct sockaddr *)&from, fromlen,
-		    "dropped datagram from"))
-			continue;	/* --allow, --deny: as if never sent */
-		u->last = now_ms();
-		if (io_write_all(u->out, u->buf, (size_t)n) == -1)
-			die(EXIT_RUNTIME, "write to stdout:");
-		if (u->cfg->role == ROLE_SERVER &&
-		    (fromlen != u->peerlen || memcmp(&from, &u->peer,
-		    fromlen) != 0)) {
-			memcpy(&u->peer, &from, fromlen);
-			u->peerlen = fromlen;
-			net_format((struct sockaddr *)&from, fromlen, u->name);
-			verbose(u->cfg, "datagram from %s", u->name);
-		}
-		if (u->cfg->echo && send_datagram(u, u->buf, (size_t)n) == -1)
-			verbose(u->cfg, "echo to %s:", u->name);
-		if (++u->received == u->cfg->count)
-			return 1;
+		for (i = 0; i < (unsigned)n; i++)
+			if (take_datagram(u, slot(u, i), u->msg[i].msg_len,
+			    (struct sockaddr *)&u->from[i],
+			    u->msg[i].msg_hdr.msg_namelen))
+				return 1;
 	}
 }
 
@@ -190,7 +263,7 @@ udp_run(struct udp *u, const sigset_t *waitmask)
 
 	if (io_stdio_nonblock(&u->in, &u->out) == -1)
 		die(EXIT_RUNTIME, "standard input or output:");
-	if ((u->buf = malloc(UDP_MAXDGRAM)) == NULL)
+	if ((u->buf = malloc((size_t)UDP_BATCH * UDP_MAXDGRAM)) == NULL)
 		die(EXIT_RUNTIME, "datagram buffer:");
 	status = udp_loop(u, waitmask);
 	free(u->buf);
