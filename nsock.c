@@ -427,6 +427,9 @@ check_config(struct config *cfg)
 	only_if(cfg->count > 0, server, "--count", "with -l");
 	only_if(cfg->model != MODEL_ONCE, server && !udp,
 	    "-k, --fork, --threads and --poll", "for a TCP server (-l)");
+	/* --count alone means "serve N clients": one after another. */
+	if (cfg->count > 0 && server && !udp && cfg->model == MODEL_ONCE)
+		cfg->model = MODEL_ITERATIVE;
 	only_if(cfg->max_conns > 0, cfg->model != MODEL_ONCE, "--max-conns",
 	    "with -k, --fork, --threads or --poll");
 	only_if(cfg->exec_cmd != NULL, server && !udp, "-e", "for a TCP "
@@ -443,9 +446,6 @@ check_config(struct config *cfg)
 	only_if(cfg->dirs != DIR_BOTH, tcp_session,
 	    "--send-only and --recv-only",
 	    "for a TCP session relaying stdin and stdout");
-	/* --count alone means "serve N clients": one after another. */
-	if (cfg->count > 0 && !udp && cfg->model == MODEL_ONCE)
-		cfg->model = MODEL_ITERATIVE;
 }
 
 static void

@@ -416,3 +416,11 @@ broker_slow() {
 	assert grown < 3 * 1024, "RSS grew by %d KiB" % grown
 	EOF
 }
+
+@test "--count 2 --max-conns 1 with no model: served one after another, exit 0" {
+	start_server --count 2 --max-conns 1 </dev/null >out
+	printf 'one\n' | timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT"
+	printf 'two\n' | timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT"
+	wait "$SERVER_PID"
+	[ "$(cat out)" = "$(printf 'one\ntwo')" ]
+}
