@@ -367,7 +367,9 @@ pid_t	spawn_command(const struct config *cfg, const struct conn *c);
  * server gives commands COMMAND_GRACE_MS, and still exits within 1 s. */
 #define COMMAND_GRACE_MS	500
 void	end_command(pid_t pid, int pidfd, int64_t deadline);
-/* Signal -e's command and everything in its process group. */
+/* Signal -e's command and everything in its process group (with a server
+ * model each command leads one; -l alone leaves it in ours, so a Ctrl-C
+ * at the terminal reaches it as it reaches us). */
 void	signal_command(pid_t pid, int sig);
 /* Serve c with the handler the options choose; an exit status. */
 int	serve_conn(const struct server *srv, const struct conn *c);

@@ -13,7 +13,9 @@
  * among them, as srv_wait_turn does. A descriptor epoll refuses (a regular
  * file or /dev/null, which are always ready; stdout registered by another
  * connection) makes its connection "busy": it runs every round while it
- * waits on that descriptor, and the round does not sleep.
+ * waits on that descriptor, and the round does not sleep. An -e command
+ * without a pidfd (EMFILE, an old kernel) is looked at every round, and
+ * rounds then sleep at most PIDLESS_MS.
  */
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -28,6 +30,8 @@
 #include "nsock.h"
 
 #define FDS_PER_CONN	4	/* pump_events: stdin, socket, stdout, stop */
+#define PIDLESS_MS	100	/* how often a command with no pidfd is
+				 * looked at, at the least */
 #define EVENTS_MAX	256	/* per epoll_wait; level-triggered, so the
 				 * rest are seen next round */
 
@@ -43,6 +47,7 @@ struct pconn {
 	size_t		 index;		/* in loop.conn */
 	struct watch	 w[FDS_PER_CONN];
 	bool		 busy;		/* waits on a refused descriptor */
+	bool		 pidless;	/* -e without a pidfd: waitpid polls */
 	uint64_t	 round;		/* last round it ran in */
 	pid_t		 pid;		/* -e: the command, else 0 */
 	int		 pidfd;
@@ -55,6 +60,7 @@ struct loop {
 	size_t		 n;
 	size_t		 cap;
 	size_t		 nbusy;
+	size_t		 npidless;
 	struct pconn	**ready;	/* this round's, each once */
 	uint64_t	 round;
 	int64_t		 next_sweep;	/* -w: earliest idle deadline, or -1 */
@@ -158,6 +164,8 @@ loop_add(struct loop *l, struct pconn *pc)
 		if ((pc->pid = spawn_command(cfg, &pc->c)) == -1)
 			return false;
 		pc->pidfd = (int)syscall(SYS_pidfd_open, pc->pid, 0);
+		pc->pidless = pc->pidfd == -1;
+		l->npidless += pc->pidless;
 		close(pc->c.sock);	/* the command has the connection */
 		pc->c.sock = -1;
 	} else {
@@ -194,6 +202,7 @@ static void
 conn_end(struct loop *l, struct pconn *pc, int status)
 {
 	conn_unwatch(l, pc);
+	l->npidless -= pc->pidless;
 	if (pc->pid != 0) {
 		if (pc->pidfd != -1)
 			close(pc->pidfd);
@@ -214,7 +223,7 @@ conn_run(struct loop *l, struct pconn *pc)
 
 	if (pc->pid != 0) {
 		/* Ready: the pidfd says the command has ended (or, with no
-		 * pidfd, the connection is busy and asks every round). */
+		 * pidfd, this is the round's look). */
 		while ((reaped = waitpid(pc->pid, NULL, WNOHANG)) == -1 &&
 		    errno == EINTR)
 			;
@@ -248,9 +257,9 @@ collect_ready(struct loop *l, bool epoll_ready)
 			l->ready[k++] = pc;
 		}
 	}
-	for (i = 0; l->nbusy > 0 && i < l->n; i++) {
+	for (i = 0; l->nbusy + l->npidless > 0 && i < l->n; i++) {
 		pc = l->conn[i];
-		if (pc->busy && pc->round != l->round) {
+		if ((pc->busy || pc->pidless) && pc->round != l->round) {
 			pc->round = l->round;
 			l->ready[k++] = pc;
 		}
@@ -290,6 +299,8 @@ round_wait(const struct loop *l)
 
 	if (l->nbusy > 0)
 		return 0;
+	if (l->npidless > 0 && (wait < 0 || wait > PIDLESS_MS))
+		wait = PIDLESS_MS;
 	if (l->next_sweep >= 0) {
 		sweep = l->next_sweep > now ? (int)(l->next_sweep - now) : 0;
 		if (wait < 0 || sweep < wait)

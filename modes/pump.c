@@ -184,6 +184,11 @@ pump_events(const struct pump *p, struct pollfd pfd[4])
 		pfd[1].events |= pfd[2].events;
 		pfd[2].events = 0;
 	}
+	if (p->down.to == p->up.from) {		/* --broker: one socketpair
+						 * end; epoll takes an fd once */
+		pfd[0].events |= pfd[2].events;
+		pfd[2].events = 0;
+	}
 	pfd[3].fd = p->c->stop_fd;
 	pfd[3].events = POLLIN;
 	for (i = 0; i < 4; i++)

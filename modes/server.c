@@ -103,8 +103,10 @@ srv_open(struct server *srv, const struct config *cfg)
 	raise_fd_limit();
 	if (share_stdio(srv) == -1)
 		die(EXIT_RUNTIME, "standard input or output:");
-	if (cfg->model == MODEL_ONCE)
-		return -1;	/* a signal ends it as any command */
+	/* -l alone: a signal ends it as any command, unless a command
+	 * runs for it, which must end with it (SPEC.md item 6). */
+	if (cfg->model == MODEL_ONCE && cfg->exec_cmd == NULL)
+		return -1;
 	if (pipe2(srv->stop, O_CLOEXEC | O_NONBLOCK) == -1 ||
 	    pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) == -1)
 		die(EXIT_RUNTIME, "pipe:");
@@ -348,7 +350,8 @@ exec_command(const struct config *cfg, const struct conn *c)
 	int flags = fcntl(c->sock, F_GETFL);
 
 	sig_default();
-	(void)setpgid(0, 0);	/* its group is ended with it */
+	if (cfg->model != MODEL_ONCE)
+		(void)setpgid(0, 0);	/* its group is ended with it */
 	if (flags == -1 || fcntl(c->sock, F_SETFL, flags & ~O_NONBLOCK) == -1 ||
 	    dup2(c->sock, STDIN_FILENO) == -1 ||
 	    dup2(c->sock, STDOUT_FILENO) == -1)
@@ -368,7 +371,7 @@ spawn_command(const struct config *cfg, const struct conn *c)
 		exec_command(cfg, c);
 	if (pid == -1)
 		report("fork for %s:", c->peer);
-	else
+	else if (cfg->model != MODEL_ONCE)
 		(void)setpgid(pid, pid);	/* as the child does: no race */
 	return pid;
 }
@@ -391,12 +394,11 @@ end_command(pid_t pid, int pidfd, int64_t deadline)
 	    poll(&pfd, 1, (int)left) == -1 && errno == EINTR)
 		;
 	/* What ignored SIGTERM, the command or what it started, goes now:
-	 * the server must end with nothing of its own left running. */
-	if (pidfd == -1 || pfd.revents == 0)
-		signal_command(pid, SIGKILL);
+	 * the server must end with nothing of its own left running. Before
+	 * the reaping: until then the pid (and its group) cannot be reused. */
+	signal_command(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 		;
-	signal_command(pid, SIGKILL);
 }
 
 /* -e where the server goes on: the command in a child, watched through a

@@ -86,6 +86,8 @@ send_batch(struct udp *u, unsigned k)
 	unsigned i, sent = 0;
 	int n;
 
+	if (k == 0)
+		return 0;
 	for (i = 0; i < k; i++) {
 		memset(&u->msg[i].msg_hdr, 0, sizeof(u->msg[i].msg_hdr));
 		u->msg[i].msg_hdr.msg_name = server ? &u->peer : NULL;

@@ -87,8 +87,8 @@ find_blocked(struct dir *d)
 }
 
 /* Which side failed: a pipe or socket we write to says EPIPE; a socket we
- * read from says ECONNRESET and the like; otherwise the socket we send to
- * (files and pipes we read from do not fail). */
+ * read from says ECONNRESET and the like; a file we read says EIO; else
+ * the socket we send to (pipes we read from do not fail). */
 static bool
 failed_on_write(const struct dir *d, int err)
 {
@@ -96,6 +96,8 @@ failed_on_write(const struct dir *d, int err)
 
 	if (err == EPIPE)
 		return true;
+	if (d->path == PATH_SENDFILE)	/* the file fails only to read */
+		return err != EIO && err != EOVERFLOW;
 	return !(fstat(d->from, &st) == 0 && S_ISSOCK(st.st_mode));
 }
 

@@ -424,3 +424,70 @@ broker_slow() {
 	wait "$SERVER_PID"
 	[ "$(cat out)" = "$(printf 'one\ntwo')" ]
 }
+
+# broker_stall_cpu MODEL: while the broker holds a sender back for a
+# member that does not read, the server sleeps: under 0.3 s of CPU in 1.2 s.
+broker_stall_cpu() {
+	start_server "$1" --broker </dev/null >/dev/null
+	server=$(pgrep -P "$SERVER_PID")
+	timeout 20 python3 - "$PORT" "$server" <<-'EOF'
+	import os, socket, sys, threading, time
+	port, server = int(sys.argv[1]), sys.argv[2]
+	def cpu():
+	    f = open("/proc/%s/stat" % server).read().rsplit(")", 1)[1].split()
+	    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+	sleeper = socket.socket()
+	sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	sleeper.connect(("127.0.0.1", port))
+	sender = socket.create_connection(("127.0.0.1", port))
+	time.sleep(0.2)
+	def send():
+	    chunk = b"x" * 65536
+	    try:
+	        while True:
+	            sender.sendall(chunk)
+	    except OSError:
+	        pass
+	threading.Thread(target=send, daemon=True).start()
+	time.sleep(0.4)		# the sleeper's buffers and queue fill
+	before = cpu()
+	time.sleep(1.2)		# held back: nothing to do
+	used = cpu() - before
+	print("server CPU while held back: %.2f s" % used, file=sys.stderr)
+	assert used < 0.3, "the server spun: %.2f s of CPU in 1.2 s" % used
+	EOF
+}
+
+@test "--poll: --broker sleeps while it holds a sender back" { broker_stall_cpu --poll; }
+@test "--threads: --broker sleeps while it holds a sender back" { broker_stall_cpu --threads; }
+
+# A Ctrl-C at the terminal goes to the whole foreground process group:
+# with -l alone the command stays in nsock's group and gets it too.
+@test "-l -e: SIGINT to the process group ends nsock and its command" {
+	pf=$T/port
+	bg timeout 20 setsid perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' \
+	    "$NSOCK" -l --port-file "$pf" 127.0.0.1 0 -e 'sleep 33; :' </dev/null
+	local server=$BG_PID
+	wait_for_file "$pf"
+	timeout 10 "$NSOCK" -c 127.0.0.1 "$(<"$pf")" < <(sleep 20) >/dev/null &
+	local client=$! group
+	for _ in $(seq 250); do pgrep -fx 'sleep 33' >/dev/null && break; sleep 0.02; done
+	group=$(pgrep -P "$server")	# setsid: nsock leads its own group
+	kill -INT -- "-$group"
+	for _ in $(seq 100); do pgrep -fx 'sleep 33' >/dev/null || break; sleep 0.02; done
+	[ -z "$(pgrep -fx 'sleep 33')" ]
+	wait "$client" || true
+}
+
+@test "--poll -e: SIGHUP stops the server and its command, exit 0" {
+	start_server --poll -e 'sleep 34; :' </dev/null >/dev/null
+	timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 20) >/dev/null &
+	local client=$!
+	for _ in $(seq 250); do pgrep -fx 'sleep 34' >/dev/null && break; sleep 0.02; done
+	pgrep -fx 'sleep 34' >/dev/null
+	kill -HUP "$(pgrep -P "$SERVER_PID")"
+	wait "$SERVER_PID"
+	sleep 0.1
+	[ -z "$(pgrep -fx 'sleep 34')" ]
+	wait "$client" || true
+}
