@@ -35,6 +35,8 @@ enum {
 	OPT_BROKER,
 	OPT_ALLOW,
 	OPT_DENY,
+	OPT_STATS,
+	OPT_PROGRESS,
 };
 
 /* The leading colon makes getopt tell a missing value from an unknown one. */
@@ -65,6 +67,8 @@ static const struct option long_opts[] = {
 	{ "source-port",	required_argument,	NULL,	'p' },
 	{ "allow",		required_argument,	NULL,	OPT_ALLOW },
 	{ "deny",		required_argument,	NULL,	OPT_DENY },
+	{ "stats",		no_argument,		NULL,	OPT_STATS },
+	{ "progress",		no_argument,		NULL,	OPT_PROGRESS },
 	{ "help",		no_argument,		NULL,	'h' },
 	{ "version",		no_argument,		NULL,	'V' },
 	{ NULL,			0,			NULL,	0 },
@@ -108,6 +112,8 @@ static const char help_text[] =
 "      --recv-only         only receive; half-close at once\n"
 "Output:\n"
 "  -v                      report connections, addresses, refusals on stderr\n"
+"      --stats             a summary line on stderr as each session ends\n"
+"      --progress          a meter on stderr, when it is a terminal\n"
 "  -h, --help              this text\n"
 "  -V, --version           the version\n"
 "\n"
@@ -271,6 +277,8 @@ parse_option(struct config *cfg, int opt, bool *role_given)
 	case 'p': cfg->source_port = optarg; break;
 	case OPT_ALLOW: add_rule(cfg, optarg, false); break;
 	case OPT_DENY: add_rule(cfg, optarg, true); break;
+	case OPT_STATS: cfg->stats = true; break;
+	case OPT_PROGRESS: cfg->progress = true; break;
 	case OPT_COUNT: cfg->count = parse_count("--count", optarg); break;
 	case OPT_MAX_CONNS:
 		cfg->max_conns = parse_count("--max-conns", optarg); break;
@@ -446,6 +454,11 @@ check_config(struct config *cfg)
 	only_if(cfg->dirs != DIR_BOTH, tcp_session,
 	    "--send-only and --recv-only",
 	    "for a TCP session relaying stdin and stdout");
+	only_if(cfg->stats, cfg->role != ROLE_PROBE, "--stats", "for a "
+	    "session, not with -z");
+	only_if(cfg->progress, tcp_session && cfg->model == MODEL_ONCE,
+	    "--progress", "for a TCP client or a one-client server relaying "
+	    "stdin and stdout");
 }
 
 static void

@@ -89,6 +89,8 @@ struct config {
 	bool		 broker;
 	bool		 no_shutdown;
 	bool		 verbose;
+	bool		 stats;		/* --stats */
+	bool		 progress;	/* --progress */
 };
 
 /* One direction of a pump: bytes from -> buf[off .. off+len) -> to. */
@@ -147,8 +149,30 @@ struct pump {
 	struct dir	 down;		/* c->sock -> c->out */
 	bool		 tty_in;
 	int64_t		 last;		/* when a byte last moved */
+	int64_t		 start_us;	/* --stats: now_us() at the start */
+	struct meter	*meter;		/* --progress (pump_run), or NULL */
 };
 #define PUMP_RUNNING	(-1)		/* pump_advance: not over yet */
+
+/* --progress: the meter on a terminal's stderr (stats.c). */
+struct meter {
+	bool		 on;		/* --progress, and stderr a terminal */
+	bool		 drawn;		/* a meter line is on the terminal */
+	int64_t		 start;		/* now_ms() times */
+	int64_t		 next;		/* the next redraw */
+	int64_t		 at;		/* the latest time it was told */
+	int64_t		 total;		/* bytes stdin has to send, or -1 */
+};
+
+/* --stats: what one session moved (stats.c). */
+struct tally {
+	uint64_t	 sent;		/* bytes */
+	uint64_t	 received;
+	bool		 datagrams;	/* UDP: the counts below too */
+	uint64_t	 sent_dgrams;
+	uint64_t	 recv_dgrams;
+	int64_t		 start_us;	/* now_us() when it began */
+};
 
 /* hub.c: a stream stdin, shared by the clients connected at the time. */
 struct hub;
@@ -291,8 +315,31 @@ int	pump_advance(struct pump *p);
 int64_t	pump_events(const struct pump *p, struct pollfd pfd[4]);
 /* Report the end of an idle session; the exit status. */
 int	pump_timed_out(struct pump *p);
-/* Drive c to its end: init, advance, wait, in a loop; an exit status. */
+/* Drive c to its end: init, advance, wait, in a loop; an exit status.
+ * Draws --progress, and prints --stats at the end. */
 int	pump_run(const struct config *cfg, const struct conn *c);
+/* The --stats line for p's session (after any error line), if --stats. */
+void	pump_stats(const struct pump *p);
+
+/* stats.c: --stats and --progress. */
+/* Monotonic microseconds, for a session's duration. */
+int64_t	now_us(void);
+/* The --stats line: "nsock: WHAT: sent N bytes, received N bytes in S s
+ * (R MB/s)", with " (N datagrams)" after each count for UDP. */
+void	stats_report(const char *what, const struct tally *t);
+/* Set m up: on with --progress when stderr is a terminal; a total when in
+ * is a regular file (not with --recv-only). */
+void	meter_init(struct meter *m, const struct config *cfg, int in);
+/* When the next redraw is due (now_ms() time), or -1 (m NULL or off). */
+int64_t	meter_due(const struct meter *m);
+/* Now, near enough, without asking the clock: the later of last (when
+ * bytes last moved) and the latest time m was told. */
+int64_t	meter_clock(const struct meter *m, int64_t last);
+/* The time is now: redraw if a redraw is due. */
+void	meter_tick(struct meter *m, uint64_t sent, uint64_t received,
+	    int64_t now);
+/* Clear the meter line if one is drawn (m may be NULL). */
+void	meter_erase(struct meter *m);
 
 /* signals.c */
 /* Ignore SIGPIPE: a closed peer or stdout is an error we report. */

@@ -206,8 +206,10 @@ conn_end(struct loop *l, struct pconn *pc, int status)
 	if (pc->pid != 0) {
 		if (pc->pidfd != -1)
 			close(pc->pidfd);
-	} else
+	} else {
+		pump_stats(&pc->p);
 		pump_free(&pc->p);
+	}
 	srv_finished(l->srv, &pc->c, status);
 	l->conn[pc->index] = l->conn[--l->n];
 	l->conn[pc->index]->index = pc->index;

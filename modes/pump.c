@@ -209,8 +209,10 @@ flush_received(struct dir *down)
 		return;
 	if (down->len > 0 && (down->whole_chunks ?
 	    io_write_chunk(down->to, down->buf + down->off, down->len) != -1 :
-	    io_write_all(down->to, down->buf + down->off, down->len) == 0))
+	    io_write_all(down->to, down->buf + down->off, down->len) == 0)) {
+		down->moved += down->len;
 		down->len = 0;
+	}
 }
 
 static const char *
@@ -219,8 +221,10 @@ conn_verb(const struct config *cfg)
 	return cfg->role == ROLE_CLIENT ? "connection to" : "connection from";
 }
 
-/* A server's client errors are its own business: said only under -v. */
+/* A server's client errors are its own business: said only under -v.
+ * A --progress meter is cleared first: the line starts at column 0. */
 #define pump_report(p, ...) do {					\
+	meter_erase((p)->meter);					\
 	if (!(p)->c->quiet)						\
 		report(__VA_ARGS__);					\
 	else								\
@@ -307,6 +311,7 @@ pump_init(struct pump *p, const struct config *cfg, const struct conn *c)
 	p->c = c;
 	p->tty_in = isatty(STDIN_FILENO);
 	p->last = now_ms();
+	p->start_us = cfg->stats ? now_us() : 0;
 	dir_init(&p->up, c->in, c->sock);
 	dir_init(&p->down, c->sock, c->out);
 	p->up.shut_to = !cfg->no_shutdown;
@@ -338,39 +343,79 @@ pump_free(struct pump *p)
 	p->up.buf = p->down.buf = NULL;
 }
 
+/* When poll must return: the idle deadline (-w) or the meter's next
+ * redraw, whichever comes first; -1 for neither. */
+static int64_t
+wake_at(const struct pump *p, int64_t idle)
+{
+	int64_t redraw = meter_due(p->meter);
+
+	return redraw < 0 || (idle >= 0 && idle <= redraw) ? idle : redraw;
+}
+
 /* Wait for what p waits for; PUMP_RUNNING, or a status when it ends. */
 static int
 pump_wait(struct pump *p)
 {
 	struct pollfd pfd[4];
-	int64_t deadline = pump_events(p, pfd);
+	int64_t idle = pump_events(p, pfd), wake = wake_at(p, idle), now;
 	int r, wait;
 
 	do {
 		wait = -1;
-		if (deadline >= 0 && (wait = (int)(deadline - now_ms())) <= 0)
-			return pump_timed_out(p);
+		if (wake >= 0) {
+			/* -w reads the clock; the meter alone makes do with
+			 * the time bytes last moved: no call per chunk. */
+			now = idle >= 0 ? now_ms() :
+			    meter_clock(p->meter, p->last);
+			if (idle >= 0 && idle <= now)
+				return pump_timed_out(p);
+			wait = wake > now ? (int)(wake - now) : 0;
+		}
 		r = poll(pfd, 4, wait);
 	} while (r == -1 && errno == EINTR);
 	if (r == -1) {
 		report("poll:");
 		return EXIT_RUNTIME;
 	}
+	if (r == 0 && meter_due(p->meter) >= 0)	/* nothing moved: redraw */
+		meter_tick(p->meter, p->up.moved, p->down.moved, now_ms());
 	if (pfd[3].revents != 0)
 		return EXIT_OK;		/* the server is stopping */
 	return PUMP_RUNNING;
+}
+
+void
+pump_stats(const struct pump *p)
+{
+	struct tally t = { .sent = p->up.moved, .received = p->down.moved +
+	    p->down.len, .start_us = p->start_us };
+
+	if (!p->cfg->stats)
+		return;
+	if (p->cfg->echo)	/* what came back went out again */
+		t.sent = p->down.moved;
+	stats_report(p->c->peer, &t);
 }
 
 int
 pump_run(const struct config *cfg, const struct conn *c)
 {
 	struct pump p;
+	struct meter m;
 	int status;
 
 	pump_init(&p, cfg, c);
-	while ((status = pump_advance(&p)) == PUMP_RUNNING &&
-	    (status = pump_wait(&p)) == PUMP_RUNNING)
-		;
+	meter_init(&m, cfg, c->in);
+	p.meter = &m;
+	while ((status = pump_advance(&p)) == PUMP_RUNNING) {
+		if (m.on && p.last >= m.next)	/* bytes moved just now */
+			meter_tick(&m, p.up.moved, p.down.moved, p.last);
+		if ((status = pump_wait(&p)) != PUMP_RUNNING)
+			break;
+	}
+	meter_erase(&m);
+	pump_stats(&p);
 	pump_free(&p);
 	return status;
 }

@@ -39,7 +39,13 @@ struct udp {
 	char		 name[ADDR_STRLEN];	/* the peer, for messages */
 	long		 received;
 	int64_t		 last;			/* when a datagram last moved */
+	struct tally	 tally;			/* --stats */
 };
+
+/* --stats: the run under way. die() ends a UDP run from deep in the loop,
+ * and the line must still follow its error line: exit(3) prints it then;
+ * a run that returns prints its own. */
+static struct udp *stats_run;
 
 /* Send one datagram whole, waiting if the socket buffer is full. */
 static int
@@ -58,6 +64,8 @@ send_datagram(struct udp *u, const char *buf, size_t len)
 		(void)poll(&pfd, 1, -1);
 	if (n == -1)
 		return -1;
+	u->tally.sent += (uint64_t)n;
+	u->tally.sent_dgrams++;
 	u->last = now_ms();
 	return 0;
 }
@@ -104,8 +112,12 @@ send_batch(struct udp *u, unsigned k)
 			sent++;
 		} else if (n == -1)
 			return -1;
-		else
+		else {
+			for (i = sent; i < sent + (unsigned)n; i++)
+				u->tally.sent += u->iov[i].iov_len;
+			u->tally.sent_dgrams += (unsigned)n;
 			sent += (unsigned)n;
+		}
 	}
 	u->last = now_ms();
 	return 0;
@@ -147,6 +159,8 @@ take_datagram(struct udp *u, const char *buf, size_t len,
 	if (!access_check(u->cfg, sa, salen, "dropped datagram from"))
 		return 0;	/* --allow, --deny: as if never sent */
 	u->last = now_ms();
+	u->tally.received += len;
+	u->tally.recv_dgrams++;
 	if (io_write_all(u->out, buf, len) == -1)
 		die(EXIT_RUNTIME, "write to stdout:");
 	if (u->cfg->role == ROLE_SERVER &&
@@ -258,6 +272,14 @@ udp_loop(struct udp *u, const sigset_t *waitmask)
 	return EXIT_OK;
 }
 
+static void
+print_stats(void)
+{
+	if (stats_run != NULL)
+		stats_report(stats_run->name, &stats_run->tally);
+	stats_run = NULL;
+}
+
 static int
 udp_run(struct udp *u, const sigset_t *waitmask)
 {
@@ -267,7 +289,14 @@ udp_run(struct udp *u, const sigset_t *waitmask)
 		die(EXIT_RUNTIME, "standard input or output:");
 	if ((u->buf = malloc((size_t)UDP_BATCH * UDP_MAXDGRAM)) == NULL)
 		die(EXIT_RUNTIME, "datagram buffer:");
+	u->tally.datagrams = true;
+	u->tally.start_us = now_us();
+	if (u->cfg->stats) {
+		stats_run = u;
+		atexit(print_stats);
+	}
 	status = udp_loop(u, waitmask);
+	print_stats();
 	free(u->buf);
 	close(u->sock);
 	return status;
