@@ -3,6 +3,7 @@
  * is found here) -> run the mode that role and transport select -> status.
  */
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +41,7 @@ enum {
 };
 
 /* The leading colon makes getopt tell a missing value from an unknown one. */
-static const char short_opts[] = ":tu46clkze:w:s:p:vhV";
+static const char short_opts[] = ":tu46clkze:w:s:p:U:vhV";
 
 static const struct option long_opts[] = {
 	{ "tcp",		no_argument,		NULL,	't' },
@@ -63,6 +64,7 @@ static const struct option long_opts[] = {
 	{ "no-shutdown",	no_argument,		NULL,	OPT_NO_SHUTDOWN },
 	{ "send-only",		no_argument,		NULL,	OPT_SEND_ONLY },
 	{ "recv-only",		no_argument,		NULL,	OPT_RECV_ONLY },
+	{ "unix",		required_argument,	NULL,	'U' },
 	{ "source",		required_argument,	NULL,	's' },
 	{ "source-port",	required_argument,	NULL,	'p' },
 	{ "allow",		required_argument,	NULL,	OPT_ALLOW },
@@ -78,7 +80,8 @@ static const char help_text[] =
 "usage: nsock [options] -c HOST PORT          client\n"
 "       nsock [options] -l [ADDRESS] PORT     server (PORT 0: any free port)\n"
 "       nsock [options] -z HOST PORT[-PORT]   probe which ports accept TCP\n"
-"Moves bytes between stdin/stdout and a TCP or UDP socket.\n"
+"       nsock [options] -c|-l -U PATH         the same over a Unix socket\n"
+"Moves bytes between stdin/stdout and a TCP, UDP or Unix domain socket.\n"
 "\n"
 "Role:\n"
 "  -c, --connect           client (the default with HOST PORT)\n"
@@ -88,6 +91,7 @@ static const char help_text[] =
 "  -t, --tcp               TCP (the default)\n"
 "  -u, --udp               UDP: one read is one datagram\n"
 "  -4, -6                  IPv4 only, IPv6 only\n"
+"  -U, --unix PATH         a Unix socket, not HOST PORT (@NAME: abstract)\n"
 "  -s, --source ADDRESS    client: connect from this local address\n"
 "  -p, --source-port PORT  client: connect from this local port\n"
 "      --allow SPEC        server: only peers in ADDRESS[/PREFIX] (repeatable)\n"
@@ -273,6 +277,7 @@ parse_option(struct config *cfg, int opt, bool *role_given)
 	case OPT_THREADS: set_model(cfg, MODEL_THREADS); break;
 	case OPT_POLL: set_model(cfg, MODEL_POLL); break;
 	case 'e': cfg->exec_cmd = optarg; break;
+	case 'U': cfg->unix_path = optarg; break;
 	case 's': cfg->source_host = optarg; break;
 	case 'p': cfg->source_port = optarg; break;
 	case OPT_ALLOW: add_rule(cfg, optarg, false); break;
@@ -322,6 +327,7 @@ static const struct netcat_hint {
 	{ "--chat", "--broker relays each client's bytes to the others" },
 	{ "--allowfile", "give --allow SPEC for each address" },
 	{ "--denyfile", "give --deny SPEC for each address" },
+	{ "--unixsock", "that is -U PATH, --unix PATH" },
 	{ "-o", "redirect stdout instead: nsock ... > FILE" },
 	{ "--output", "redirect stdout instead: nsock ... > FILE" },
 };
@@ -378,6 +384,10 @@ take_operands(struct config *cfg, int n, char **v)
 {
 	int want_min = cfg->role == ROLE_SERVER ? 1 : 2;
 
+	if (cfg->unix_path != NULL && n > 0)
+		usage_error("%s: -U PATH takes no HOST or PORT operand", v[0]);
+	if (cfg->unix_path != NULL)
+		return;
 	if (n < want_min)
 		usage_error("missing operand: %s", n == 0 && want_min == 2 ?
 		    "HOST and PORT" : "PORT");
@@ -411,6 +421,33 @@ only_if(bool given, bool allowed, const char *opt, const char *where)
 		usage_error("%s: only %s", opt, where);
 }
 
+/* -U PATH: a path or @NAME that fits sun_path, and none of the options
+ * that only an IP socket means something with. */
+static void
+check_unix(const struct config *cfg)
+{
+	struct sockaddr_un sun;
+	size_t max = sizeof(sun.sun_path) - (cfg->unix_path[0] == '@' ? 0 : 1);
+
+	only_if(cfg->role == ROLE_PROBE, false, "-z", "probes TCP ports, "
+	    "not with -U");
+	only_if(cfg->family != AF_UNSPEC, false, "-4 and -6", "for IP, not "
+	    "with -U");
+	only_if(cfg->source_host != NULL || cfg->source_port != NULL, false,
+	    "-s and -p", "for a TCP or UDP client, not with -U");
+	only_if(cfg->access.n > 0, false, "--allow and --deny", "for an IP "
+	    "server: a Unix socket's peer has no address");
+	only_if(cfg->port_file != NULL, false, "--port-file", "with a port, "
+	    "not with -U (wait for the socket file instead)");
+	if (cfg->unix_path[0] == '\0')
+		usage_error("-U: empty PATH");
+	if (strcmp(cfg->unix_path, "@") == 0)
+		usage_error("-U @: empty abstract name");
+	if (strlen(cfg->unix_path) > max)
+		usage_error("-U %.32s...: too long (at most %zu bytes)",
+		    cfg->unix_path, max);
+}
+
 /* Every usage error not found while parsing is found here. */
 static void
 check_config(struct config *cfg)
@@ -420,7 +457,9 @@ check_config(struct config *cfg)
 	bool client = cfg->role == ROLE_CLIENT;
 	bool tcp_session = !udp && cfg->role != ROLE_PROBE;
 
-	if (cfg->role == ROLE_PROBE) {
+	if (cfg->unix_path != NULL)
+		check_unix(cfg);
+	else if (cfg->role == ROLE_PROBE) {
 		only_if(udp, false, "-u", "TCP ports can be probed");
 		check_port_range(cfg);
 	} else

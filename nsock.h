@@ -25,7 +25,7 @@
 #define PUMP_BUFSIZE	(256 * 1024)	/* per direction; bounds memory */
 #define UDP_MAXDGRAM	65536		/* the largest datagram we move */
 #define UDP_RCVBUF	(4 * 1024 * 1024)	/* asked for; see net.c */
-#define ADDR_STRLEN	96		/* "ADDRESS port PORT" */
+#define ADDR_STRLEN	112		/* "ADDRESS port PORT", a Unix path */
 #define ERR_STRLEN	256		/* "WHAT: WHY" from net.c */
 
 enum role {
@@ -72,6 +72,7 @@ struct config {
 	int		 family;	/* AF_UNSPEC, AF_INET or AF_INET6 */
 	const char	*host;		/* client HOST, server ADDRESS or NULL */
 	const char	*port;		/* service: number or name */
+	const char	*unix_path;	/* -U: PATH or @NAME; NULL when unset */
 	const char	*source_host;	/* -s; NULL when unset */
 	const char	*source_port;	/* -p; NULL when unset */
 	struct access_list access;	/* --allow, --deny */
@@ -257,13 +258,21 @@ void	io_stdio_restore(void);
 /* net.c: names, sockets, connect, listen, accept. */
 /* "ADDRESS port PORT" for sa into buf (ADDR_STRLEN bytes). */
 void	net_format(const struct sockaddr *sa, socklen_t salen, char *buf);
-/* Connect to cfg->host/port, every address in turn, bounded by -w and
+/* Connect to cfg->unix_path (a datagram socket autobound first, so that
+ * replies can come back), or to cfg->host/port, every address in turn, bounded by -w and
  * --retry, from -s and -p if given (addresses of another family than
  * theirs are skipped). Returns a non-blocking socket or -1 with "WHAT: WHY" in err. */
 int	net_connect(const struct config *cfg, char *peer, char *err);
-/* Bind (and for TCP listen) on cfg->host/port; writes --port-file.
+/* Bind (and for a stream listen) on cfg->unix_path, replacing a stale
+ * socket file there (nobody listening), or on cfg->host/port, writing
+ * --port-file.
  * Returns a non-blocking socket or -1 with "WHAT: WHY" in err. */
 int	net_listen(const struct config *cfg, char *local, char *err);
+/* The socket file that net_listen bound for -U, removed if this process
+ * created it and it is still that file (never in a forked child, never
+ * a file put there since); later calls do nothing. Async-signal-safe:
+ * run at exit, on a deadly signal, and when a server stops listening. */
+void	net_unlink(void);
 /* Accept one pending connection on lfd into c->sock and c->peer; 0, or
  * -1 (errno EAGAIN: none pending; EMFILE...). Never waits. */
 int	net_accept(int lfd, struct conn *c);
@@ -348,7 +357,9 @@ void	sig_init(void);
  * to ppoll(2), where they are let in. */
 void	sig_catch_stop(sigset_t *waitmask);
 /* Where SIGINT, SIGTERM or SIGHUP would kill us, call undo first (it must
- * be async-signal-safe), then die of the signal as before. */
+ * be async-signal-safe), then die of the signal as before. Up to
+ * DEATH_HOOKS functions, each called once per death, in the order given. */
+#define DEATH_HOOKS	2
 void	sig_undo_on_death(void (*undo)(void));
 /* Catch SIGINT and SIGTERM (a byte to stop_fd) and SIGCHLD (a byte to
  * child_fd): for pollers in any thread. */

@@ -7,15 +7,19 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +27,63 @@
 
 #include "nsock.h"
 
+#define SUN_OFF		offsetof(struct sockaddr_un, sun_path)
+
+/* The socket file this process bound (-U), for net_unlink. */
+static struct {
+	char	path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t	dev;
+	ino_t	ino;
+	pid_t	owner;		/* 0: nothing to remove */
+} bound_file;
+
+/* PATH, or @NAME in the abstract namespace, into sun; its exact length
+ * (an abstract name is the bytes after the '@', no NUL padding). main
+ * has checked that it fits. */
+static socklen_t
+unix_addr(const char *path, struct sockaddr_un *sun)
+{
+	size_t len = strlen(path);
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, len);
+	if (path[0] != '@')
+		return (socklen_t)(SUN_OFF + len + 1);
+	sun->sun_path[0] = '\0';
+	return (socklen_t)(SUN_OFF + len);
+}
+
+/* A Unix socket's name: its path, @NAME (unprintable bytes as '?'), or
+ * "unnamed unix socket". */
+static void
+format_unix(const struct sockaddr_un *sun, socklen_t salen, char *buf)
+{
+	size_t n = salen > SUN_OFF ? salen - SUN_OFF : 0, i;
+
+	if (n == 0)
+		snprintf(buf, ADDR_STRLEN, "unnamed unix socket");
+	else if (sun->sun_path[0] != '\0')
+		snprintf(buf, ADDR_STRLEN, "%.*s",
+		    (int)strnlen(sun->sun_path, n), sun->sun_path);
+	else {
+		buf[0] = '@';
+		for (i = 1; i < n && i < ADDR_STRLEN - 1; i++)
+			buf[i] = isprint((unsigned char)sun->sun_path[i]) ?
+			    sun->sun_path[i] : '?';
+		buf[i] = '\0';
+	}
+}
+
 void
 net_format(const struct sockaddr *sa, socklen_t salen, char *buf)
 {
 	char host[64], serv[8];	/* numeric: an IPv6 address with scope fits */
 
+	if (sa->sa_family == AF_UNIX) {
+		format_unix((const struct sockaddr_un *)sa, salen, buf);
+		return;
+	}
 	if (getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv),
 	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		snprintf(buf, ADDR_STRLEN, "(unknown address)");
@@ -234,6 +290,40 @@ connect_any(const struct config *cfg, char *peer, char *err)
 	return fd;
 }
 
+/* -U: connect to the path, blocking, so that a stream connect to a full
+ * backlog waits (for at most -w, through SO_SNDTIMEO) where a non-blocking
+ * one would fail with EAGAIN; then non-blocking like the rest. A datagram
+ * socket binds an autobind name first (addrlen: the family alone), so
+ * that the server has an address to reply to. */
+static int
+connect_unix(const struct config *cfg, char *peer, char *err)
+{
+	struct sockaddr_un sun, autobind = { .sun_family = AF_UNIX };
+	socklen_t len = unix_addr(cfg->unix_path, &sun);
+	struct timeval tv = { 0, 0 };
+	int fd, saved;
+
+	snprintf(peer, ADDR_STRLEN, "%s", cfg->unix_path);
+	if (cfg->timeout_ms >= 0) {
+		tv.tv_sec = cfg->timeout_ms / 1000;
+		tv.tv_usec = (cfg->timeout_ms % 1000) * 1000;
+	}
+	fd = socket(AF_UNIX, cfg->socktype | SOCK_CLOEXEC, 0);
+	if (fd != -1 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+	    sizeof(tv)) == 0 && (cfg->socktype != SOCK_DGRAM ||
+	    bind(fd, (struct sockaddr *)&autobind, sizeof(sa_family_t)) == 0) &&
+	    connect(fd, (struct sockaddr *)&sun, len) == 0 &&
+	    net_nonblock(fd) == 0)
+		return fd;
+	if (errno == EAGAIN && cfg->timeout_ms >= 0)
+		errno = ETIMEDOUT;	/* SO_SNDTIMEO ran out */
+	saved = errno;
+	snprintf(err, ERR_STRLEN, "connect to %s: %s", peer, strerror(saved));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
 int
 net_connect(const struct config *cfg, char *peer, char *err)
 {
@@ -241,7 +331,9 @@ net_connect(const struct config *cfg, char *peer, char *err)
 	int fd, pause = 50;
 
 	for (;;) {
-		if ((fd = connect_any(cfg, peer, err)) != -1)
+		fd = cfg->unix_path != NULL ? connect_unix(cfg, peer, err) :
+		    connect_any(cfg, peer, err);
+		if (fd != -1)
 			return fd;
 		if (cfg->retry_ms == 0 || now_ms() >= deadline)
 			return -1;
@@ -374,6 +466,90 @@ bind_named(const struct config *cfg, char *local, char *err)
 	return fd;
 }
 
+/* Does a socket still hold the file at sun? A datagram connect tells
+ * without disturbing anyone: refused when nothing is bound to it, a wrong
+ * type for a live stream socket, and it connects to a live datagram one
+ * (which sees nothing). Anything but "refused" counts as held. */
+static bool
+unix_held(const struct sockaddr_un *sun, socklen_t len)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool held;
+
+	if (fd == -1)
+		return true;
+	held = connect(fd, (const struct sockaddr *)sun, len) == 0 ||
+	    errno != ECONNREFUSED;
+	close(fd);
+	return held;
+}
+
+void
+net_unlink(void)
+{
+	struct stat st;
+
+	if (bound_file.owner != getpid())
+		return;
+	bound_file.owner = 0;
+	if (lstat(bound_file.path, &st) == 0 && st.st_dev == bound_file.dev &&
+	    st.st_ino == bound_file.ino)
+		(void)unlink(bound_file.path);
+}
+
+/* Remember the file we bound, for net_unlink at exit or a deadly signal. */
+static void
+own_file(const char *path)
+{
+	static bool hooked;
+	struct stat st;
+
+	if (path[0] == '@' || lstat(path, &st) == -1)
+		return;
+	snprintf(bound_file.path, sizeof(bound_file.path), "%s", path);
+	bound_file.dev = st.st_dev;
+	bound_file.ino = st.st_ino;
+	bound_file.owner = getpid();
+	if (!hooked) {
+		hooked = true;
+		(void)atexit(net_unlink);
+		sig_undo_on_death(net_unlink);
+	}
+}
+
+/* -U: bind (and for a stream listen) on the path. A socket file that no
+ * socket holds is stale (its server died without removing it): remove it
+ * and bind again, as daemons do. Any other file is left as it is. */
+static int
+listen_unix(const struct config *cfg, char *local, char *err)
+{
+	struct sockaddr_un sun;
+	socklen_t len = unix_addr(cfg->unix_path, &sun);
+	struct stat st;
+	bool other = false;
+	int fd;
+
+	snprintf(local, ADDR_STRLEN, "%s", cfg->unix_path);
+	fd = bind_one(cfg, (struct sockaddr *)&sun, len, -1);
+	if (fd == -1 && errno == EADDRINUSE && cfg->unix_path[0] != '@' &&
+	    lstat(cfg->unix_path, &st) == 0) {
+		other = !S_ISSOCK(st.st_mode);
+		if (!other && !unix_held(&sun, len) &&
+		    unlink(cfg->unix_path) == 0)
+			fd = bind_one(cfg, (struct sockaddr *)&sun, len, -1);
+		else
+			errno = EADDRINUSE;
+	}
+	if (fd == -1) {
+		snprintf(err, ERR_STRLEN, "listen on %s: %s%s", local,
+		    strerror(errno), other ? " (not a socket: left as it is)" :
+		    "");
+		return -1;
+	}
+	own_file(cfg->unix_path);
+	return fd;
+}
+
 int
 net_listen(const struct config *cfg, char *local, char *err)
 {
@@ -382,6 +558,8 @@ net_listen(const struct config *cfg, char *local, char *err)
 	unsigned port;
 	int fd;
 
+	if (cfg->unix_path != NULL)
+		return listen_unix(cfg, local, err);
 	if (cfg->host != NULL)
 		fd = bind_named(cfg, local, err);
 	else if (port_number(cfg, &port, err) == -1)
@@ -407,6 +585,21 @@ net_listen(const struct config *cfg, char *local, char *err)
 	return fd;
 }
 
+/* A Unix stream client has no name, as a rule: call it by its pid. */
+static void
+unix_client(int fd, char *peer)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    cred.pid > 0)
+		snprintf(peer, ADDR_STRLEN, "unix client pid %ld",
+		    (long)cred.pid);
+	else
+		snprintf(peer, ADDR_STRLEN, "unix client");
+}
+
 int
 net_accept(int lfd, struct conn *c)
 {
@@ -422,5 +615,7 @@ net_accept(int lfd, struct conn *c)
 		return -1;
 	c->sock = fd;
 	net_format((struct sockaddr *)&ss, sslen, c->peer);
+	if (ss.ss_family == AF_UNIX && sslen <= SUN_OFF)
+		unix_client(fd, c->peer);
 	return 0;
 }

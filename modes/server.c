@@ -284,6 +284,15 @@ conn_broker(struct server *srv, struct conn *c)
 	return 0;
 }
 
+/* Close the listener; a -U socket file names nothing any more: remove it. */
+static void
+stop_listening(struct server *srv)
+{
+	close(srv->lfd);
+	srv->lfd = -1;
+	net_unlink();
+}
+
 int
 srv_accept(struct server *srv, struct conn *c)
 {
@@ -301,8 +310,7 @@ srv_accept(struct server *srv, struct conn *c)
 	verbose(cfg, "connection from %s", c->peer);
 	if (cfg->model == MODEL_ONCE ||
 	    (cfg->count > 0 && ++srv->accepted >= cfg->count)) {
-		close(srv->lfd);	/* no more clients: refuse them */
-		srv->lfd = -1;
+		stop_listening(srv);	/* no more clients: refuse them */
 	}
 	c->out = srv->out;
 	c->out_shared = shares_clients(cfg);
@@ -499,8 +507,7 @@ int
 srv_close(struct server *srv)
 {
 	if (srv->lfd != -1)
-		close(srv->lfd);
-	srv->lfd = -1;
+		stop_listening(srv);
 	if (srv_stopping(srv)) {
 		/* Threads and pumps saw the stop pipe; children get told. */
 		signal_kids(srv, SIGTERM);

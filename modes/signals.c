@@ -96,12 +96,16 @@ sig_catch_stop(sigset_t *waitmask)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-static void (*on_death)(void);
+static void (*on_death[DEATH_HOOKS])(void);
+static volatile sig_atomic_t n_on_death;
 
 static void
 undo_and_die(int sig)
 {
-	on_death();		/* async-signal-safe: fcntl(2) only */
+	sig_atomic_t i;
+
+	for (i = 0; i < n_on_death; i++)
+		on_death[i]();	/* async-signal-safe: fcntl(2), unlink(2) */
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -113,7 +117,13 @@ sig_undo_on_death(void (*undo)(void))
 	struct sigaction sa = { .sa_handler = undo_and_die }, old;
 	size_t i;
 
-	on_death = undo;
+	for (i = 0; i < (size_t)n_on_death; i++)
+		if (on_death[i] == undo)
+			return;
+	if (n_on_death == DEATH_HOOKS)
+		return;
+	on_death[n_on_death] = undo;	/* in place before it is counted */
+	n_on_death++;
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < sizeof(deadly) / sizeof(deadly[0]); i++)
 		if (sigaction(deadly[i], NULL, &old) == 0 &&

@@ -9,6 +9,8 @@
  * UDP has no end-of-stream, so silence ends a session normally: a client
  * whose stdin has ended waits until no reply has come for the -w time
  * (1 s unset); with -w, that much silence also ends a server (exit 0).
+ * A Unix datagram socket (-u -U) works the same: the client binds an
+ * autobind name so that the server's replies have somewhere to go.
  */
 #include <sys/socket.h>
 
@@ -75,7 +77,8 @@ static bool
 soft_error(void)
 {
 	return errno == ECONNREFUSED || errno == EHOSTUNREACH ||
-	    errno == ENETUNREACH || errno == EPERM;
+	    errno == ENETUNREACH || errno == EPERM ||
+	    errno == ENOENT;	/* a Unix datagram peer's file is gone */
 }
 
 static char *
@@ -150,6 +153,15 @@ stdin_to_peer(struct udp *u)
 	return 0;
 }
 
+/* Can a reply reach the sender? Not a Unix datagram socket that never
+ * bound a name (socat's UNIX-SENDTO, for one): recvmmsg gives it no
+ * address at all (length 0), where every IP sender has one. */
+static bool
+answerable(socklen_t salen)
+{
+	return salen > sizeof(sa_family_t);
+}
+
 /* One datagram received from sa: to stdout, echoed; 1 once --count is
  * reached. */
 static int
@@ -163,6 +175,11 @@ take_datagram(struct udp *u, const char *buf, size_t len,
 	u->tally.recv_dgrams++;
 	if (io_write_all(u->out, buf, len) == -1)
 		die(EXIT_RUNTIME, "write to stdout:");
+	if (u->cfg->role == ROLE_SERVER && !answerable(salen)) {
+		verbose(u->cfg, "datagram from an unnamed unix socket: "
+		    "no reply can reach it");
+		return ++u->received == u->cfg->count;
+	}
 	if (u->cfg->role == ROLE_SERVER &&
 	    (salen != u->peerlen || memcmp(sa, &u->peer, salen) != 0)) {
 		memcpy(&u->peer, sa, salen);

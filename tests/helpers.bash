@@ -31,14 +31,24 @@ bg() {
 	BG_PIDS+=("$BG_PID")
 }
 
-# wait_for_file FILE [SECS]: until FILE exists and is not empty.
-wait_for_file() {
-	local file=$1 tries=$(( ${2:-5} * 50 ))
-	while [ ! -s "$file" ]; do
+# wait_for TEST FILE SECS: until [ TEST FILE ] holds (-s, -S, ...).
+wait_for() {
+	local tries=$(( $3 * 50 ))
+	until [ "$1" "$2" ]; do
 		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || { echo "no $file" >&2; return 1; }
+		[ "$tries" -gt 0 ] || { echo "no $2 ($1)" >&2; return 1; }
 		sleep 0.02
 	done
+}
+
+# wait_for_file FILE [SECS]: until FILE exists and is not empty.
+wait_for_file() {
+	wait_for -s "$1" "${2:-5}"
+}
+
+# wait_for_socket PATH [SECS]: until PATH is a Unix domain socket.
+wait_for_socket() {
+	wait_for -S "$1" "${2:-5}"
 }
 
 # wait_for_port PORT: until something accepts on 127.0.0.1 PORT (for
