@@ -58,6 +58,14 @@ total() {
 	[ "$(total connect_eintr)" -ge 1 ]
 }
 
+@test "connect(2) always EINTR: -z still finds the open port" {
+	export NSOCK_FAULT_STATS=$T/stats NSOCK_FAULT_CONNECT_EINTR=1
+	start_server </dev/null >/dev/null
+	run timeout 10 "$NSOCK" -z 127.0.0.1 "$PORT"
+	[ "$status" -eq 0 ]
+	[ "$(total connect_eintr)" -ge 1 ]
+}
+
 @test "LD_PRELOAD reaches nsock alone, not the command -e runs" {
 	start_server -e 'printf "[%s]" "${LD_PRELOAD-}"' </dev/null
 	run timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" </dev/null
