@@ -185,7 +185,7 @@ drain(int fd)
 {
 	char sink[64];
 
-	while (fd != -1 && read(fd, sink, sizeof(sink)) > 0)
+	while (fd != -1 && io_read(fd, sink, sizeof(sink)) > 0)
 		;
 }
 
@@ -326,8 +326,10 @@ srv_finished(struct server *srv, struct conn *c, int status)
 	if (srv->cfg->model == MODEL_ONCE)
 		srv->last_status = status;
 	__atomic_sub_fetch(&srv->active, 1, __ATOMIC_SEQ_CST);
+	/* io_write retries EINTR: a lost wake-up would leave the main loop
+	 * asleep after the last client (--count) for good. */
 	if (srv->wake[1] != -1)
-		(void)write(srv->wake[1], "", 1);
+		(void)io_write(srv->wake[1], "", 1);
 }
 
 /* In the process that becomes -e's command: the connection as its stdin
