@@ -6,6 +6,12 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
+# make chaos: one read of stdin is one datagram, and these tests count
+# datagrams and their sizes, so reads are never cut short here (a short
+# read would be a legal smaller datagram). Short writes to stdout, EINTR
+# and EAGAIN still happen; datagrams themselves are never cut.
+export NSOCK_FAULT_SHORT_READ=0
+
 PEER="python3 $BATS_TEST_DIRNAME/peer.py"
 
 # paced LINES...: print each line 0.1 s apart, so that each one is a

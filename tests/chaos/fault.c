@@ -7,6 +7,8 @@
  * Driven by the environment (probabilities from 0 to 1, default 0):
  *   NSOCK_FAULT_SEED    the seed (default 1); each thread mixes in its id
  *   NSOCK_FAULT_SHORT   a transfer moves only a prefix, down to 1 byte
+ *   NSOCK_FAULT_SHORT_READ  the same for reads alone (default: as SHORT);
+ *                       0 where a test counts on what one read returns
  *   NSOCK_FAULT_EINTR   a call fails with EINTR and does nothing
  *   NSOCK_FAULT_EAGAIN  a call on a non-blocking descriptor fails with
  *                       EAGAIN and does nothing
@@ -17,7 +19,9 @@
  * harness's: no short count on a datagram or seqpacket socket (that would
  * be a lost or cut message, not partial I/O) nor on a pipe write of up to
  * PIPE_BUF bytes (atomic by POSIX); EAGAIN only where the descriptor is
- * O_NONBLOCK or the call says MSG_DONTWAIT or SPLICE_F_NONBLOCK; EINTR on
+ * O_NONBLOCK or the call says MSG_DONTWAIT or SPLICE_F_NONBLOCK, and not
+ * on a pipe write of up to PIPE_BUF bytes: there EAGAIN means the pipe is
+ * full, so a wake-up byte need not be sent again (one is waiting); EINTR on
  * connect only after the connect was really started, as POSIX describes it
  * (the connection goes on asynchronously). A short read reads less; a short
  * write writes less: no byte is ever lost or invented.
@@ -48,7 +52,7 @@
 enum fault { F_NONE, F_SHORT, F_EINTR, F_EAGAIN };
 enum { S_SHORT, S_EINTR, S_EAGAIN, S_CONNECT, S_CALLS, S_N };
 
-static uint32_t p_short, p_eintr, p_eagain, p_connect;	/* of 2^32 */
+static uint32_t p_short, p_short_read, p_eintr, p_eagain, p_connect;
 static uint64_t seed = 1;
 static const char *stats_path;
 static unsigned long stats[S_N];
@@ -89,9 +93,9 @@ after_fork(void)
 	rng = 0;
 }
 
-/* Which fault, if any, this call gets. */
+/* Which fault, if any, this call gets. Probabilities are out of 2^32. */
 static enum fault
-pick(void)
+pick(bool writing)
 {
 	uint32_t r = (uint32_t)next();
 
@@ -102,7 +106,7 @@ pick(void)
 	if (r < p_eagain)
 		return F_EAGAIN;
 	r -= p_eagain;
-	return r < p_short ? F_SHORT : F_NONE;
+	return r < (writing ? p_short : p_short_read) ? F_SHORT : F_NONE;
 }
 
 /* A length in [1, len): often tiny, so 1-byte paths run too. */
@@ -119,15 +123,17 @@ shorter(size_t len)
 
 /* EAGAIN is legal only where the call may not block. */
 static bool
-may_again(int fd, bool dontwait)
+may_again(int fd, size_t len, bool writing, bool dontwait)
 {
 	struct stat st;
 	int flags;
 
 	if (dontwait)
 		return true;
-	/* A regular file never blocks, O_NONBLOCK or not. */
-	if (fstat(fd, &st) == -1 || S_ISREG(st.st_mode))
+	/* A regular file never blocks, O_NONBLOCK or not; a small pipe
+	 * write fails only on a full pipe. */
+	if (fstat(fd, &st) == -1 || S_ISREG(st.st_mode) ||
+	    (S_ISFIFO(st.st_mode) && writing && len <= PIPE_BUF))
 		return false;
 	flags = fcntl(fd, F_GETFL);
 	return flags != -1 && (flags & O_NONBLOCK);
@@ -159,13 +165,13 @@ may_shorten(int fd, size_t len, bool writing)
 static int
 decide(int fd, size_t *len, bool writing, bool dontwait)
 {
-	switch (pick()) {
+	switch (pick(writing)) {
 	case F_EINTR:
 		count(S_EINTR);
 		errno = EINTR;
 		return -1;
 	case F_EAGAIN:
-		if (!may_again(fd, dontwait))
+		if (!may_again(fd, *len, writing, dontwait))
 			return 0;
 		count(S_EAGAIN);
 		errno = EAGAIN;
@@ -242,9 +248,16 @@ fault_init(void)
 	if (s != NULL)
 		seed = strtoull(s, NULL, 0);
 	p_short = probability("NSOCK_FAULT_SHORT", 0);
+	p_short_read = probability("NSOCK_FAULT_SHORT_READ", p_short);
 	p_eintr = probability("NSOCK_FAULT_EINTR", 0);
 	p_eagain = probability("NSOCK_FAULT_EAGAIN", 0);
 	p_connect = probability("NSOCK_FAULT_CONNECT_EINTR", p_eintr);
+	/* Past 1, every call would fail and nothing would ever move. */
+	if ((uint64_t)p_eintr + p_eagain >= UINT32_MAX) {
+		fprintf(stderr, "fault.so: NSOCK_FAULT_EINTR + "
+		    "NSOCK_FAULT_EAGAIN must be below 1\n");
+		_exit(99);
+	}
 	stats_path = getenv("NSOCK_FAULT_STATS");
 	pthread_atfork(NULL, NULL, after_fork);
 	unsetenv("LD_PRELOAD");		/* -e's command runs undisturbed */
@@ -383,7 +396,7 @@ splice(int in, loff_t *inpos, int out, loff_t *outpos, size_t len,
 	READY();
 	/* Both ends must allow a short count; EAGAIN as splice(2) says. */
 	if (decide(out, &len, true, (flags & SPLICE_F_NONBLOCK) ||
-	    may_again(in, false)) == -1)
+	    may_again(in, len, false, false)) == -1)
 		return -1;
 	if (len < inlen && !may_shorten(in, inlen, false))
 		len = inlen;

@@ -7,6 +7,8 @@ load ../helpers
 
 NSOCK=$BATS_TEST_DIRNAME/nsock-chaos
 export NSOCK_FAULT_SEED=${NSOCK_FAULT_SEED:-1}
+# Each test asks for the faults it needs, whatever make chaos exported.
+export NSOCK_FAULT_SHORT=0 NSOCK_FAULT_EINTR=0 NSOCK_FAULT_EAGAIN=0
 
 # A worker's wake-up byte to the main loop, lost to EINTR, left a --count
 # server asleep after its last client for good.
