@@ -88,6 +88,16 @@ tests/chaos/fault.so: tests/chaos/fault.c
 chaos: deps nsock tests/chaos/fault.so
 	@tests/chaos/run "$(CHAOS_SEEDS)" $(CHAOS_FILES)
 
+# The core tests with nsock under valgrind's memcheck: no memory error and
+# no definite or indirect leak (tests/valgrind/nsock-valgrind exits 88).
+# Time bounds stretch by NSOCK_TIME_SCALE (helpers.bash), never skipped.
+VALGRIND_FILES ?= tests/tcp.bats tests/cli.bats tests/udp.bats
+
+valgrind: nsock
+	@$(MAKE) -s deps TEST_DEPS="$(TEST_DEPS) valgrind"
+	@NSOCK=$(CURDIR)/tests/valgrind/nsock-valgrind NSOCK_TIME_SCALE=4 \
+	    tests/run $(VALGRIND_FILES)
+
 BENCH_DEPS = bc iproute2 procps netcat-openbsd socat ncat python3
 
 bench: nsock
@@ -103,4 +113,4 @@ clean:
 	rm -rf nsock nsock-asan nsock-tsan $(OBJS) build tests/bench/out \
 	    tests/chaos/fault.so
 
-.PHONY: all deps test asan tsan chaos bench install clean
+.PHONY: all deps test asan tsan chaos valgrind bench install clean

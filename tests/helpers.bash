@@ -5,6 +5,20 @@
 NSOCK=${NSOCK:-$BATS_TEST_DIRNAME/../nsock}
 T=${BATS_TEST_TMPDIR:-/tmp}
 
+# A slow run (make valgrind) sets NSOCK_TIME_SCALE: every `timeout N`,
+# wait and time bound then allows that many times as long.
+TIME_SCALE=${NSOCK_TIME_SCALE:-1}
+if [ "$TIME_SCALE" != 1 ]; then
+	PATH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/valgrind:$PATH
+fi
+
+# scaled N: N times NSOCK_TIME_SCALE (an integer N: rounded up).
+scaled() {
+	[ "$TIME_SCALE" = 1 ] && { echo "$1"; return; }
+	awk -v n="$1" -v s="$TIME_SCALE" 'BEGIN { v = n * s;
+	    print (n != int(n) || v == int(v)) ? v : int(v) + 1 }'
+}
+
 setup() {
 	BG_PIDS=()
 	T=$BATS_TEST_TMPDIR
@@ -33,7 +47,7 @@ bg() {
 
 # wait_for_file FILE [SECS]: until FILE exists and is not empty.
 wait_for_file() {
-	local file=$1 tries=$(( ${2:-5} * 50 ))
+	local file=$1 tries=$(( $(scaled "${2:-5}") * 50 ))
 	while [ ! -s "$file" ]; do
 		tries=$((tries - 1))
 		[ "$tries" -gt 0 ] || { echo "no $file" >&2; return 1; }

@@ -15,12 +15,15 @@ export NSOCK_FAULT_SHORT_READ=0
 PEER="python3 $BATS_TEST_DIRNAME/peer.py"
 
 # paced LINES...: print each line 0.1 s apart, so that each one is a
-# separate read for nsock, hence a separate datagram.
+# separate read for nsock, hence a separate datagram; the first after
+# 0.2 s, so that a slow start (valgrind) reads it alone too.
 paced() {
-	local line
+	local line pause
+	pause=$(scaled 0.1)
+	sleep "$(scaled 0.2)"
 	for line in "$@"; do
 		printf '%s\n' "$line"
-		sleep 0.1
+		sleep "$pause"
 	done
 }
 
@@ -73,7 +76,7 @@ paced() {
 	elapsed=$((SECONDS - start))
 	same in got
 	same in out
-	[ "$elapsed" -le 4 ]
+	[ "$elapsed" -le "$(scaled 4)" ]
 }
 
 @test "client: -w sets the quiet time after stdin ends" {
@@ -83,7 +86,7 @@ paced() {
 	ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	[ "$(cat got)" = ping ]
 	[ "$ms" -ge 250 ]
-	[ "$ms" -lt 1000 ]
+	[ "$ms" -lt "$(scaled 1000)" ]
 }
 
 @test "server: stdin goes to the peer heard from last, only once one is heard" {
@@ -103,7 +106,7 @@ paced() {
 }
 
 @test "server: -w silence ends it with exit 0" {
-	start_server -u -w 0.5 </dev/null >out
+	start_server -u -w "$(scaled 0.5)" </dev/null >out
 	echo hello | timeout 5 "$NSOCK" -u -w 0.1 -c 127.0.0.1 "$PORT"
 	wait "$SERVER_PID"
 	[ "$(cat out)" = hello ]
