@@ -325,14 +325,17 @@ vector(int fd, const struct iovec *iov, int n, bool writing)
 {
 	struct iovec cut[IOV_CUT];
 	size_t len, total = iov_total(iov, n);
+	int k;
 
 	READY();
 	len = total;
 	if (decide(fd, &len, writing, false) == -1)
 		return -1;
-	if (len < total) {
-		n = cut_iov(iov, n, len, cut);
+	/* Empty leading buffers could cut it to 0 bytes: a false EOF. */
+	if (len < total && (k = cut_iov(iov, n, len, cut)) > 0 &&
+	    iov_total(cut, k) > 0) {
 		iov = cut;
+		n = k;
 	}
 	return writing ? real_writev(fd, iov, n) : real_readv(fd, iov, n);
 }
