@@ -122,7 +122,7 @@ paced() {
 
 @test "500 datagrams of 1200 bytes from a paced sender arrive in order, intact" {
 	start_server -u --count 500 </dev/null >out
-	python3 - "$PORT" "$T/in" <<-'EOF'
+	python3 - "$PORT" "$T/in" "$(scaled 0.01)" <<-'EOF'
 	import socket, sys, time, os
 	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 	s.connect(("127.0.0.1", int(sys.argv[1])))
@@ -132,7 +132,7 @@ paced() {
 	        f.write(d)
 	        s.send(d)
 	        if i % 50 == 49:
-	            time.sleep(0.01)
+	            time.sleep(float(sys.argv[3]))	# slower for valgrind
 	EOF
 	wait "$SERVER_PID"
 	same in out
