@@ -4,11 +4,7 @@
 
 bats_require_minimum_version 1.5.0
 load ../helpers
-
-NSOCK=$BATS_TEST_DIRNAME/nsock-chaos
-export NSOCK_FAULT_SEED=${NSOCK_FAULT_SEED:-1}
-# Each test asks for the faults it needs, whatever make chaos exported.
-export NSOCK_FAULT_SHORT=0 NSOCK_FAULT_EINTR=0 NSOCK_FAULT_EAGAIN=0
+load lib
 
 # A worker's wake-up byte to the main loop, lost to EINTR, left a --count
 # server asleep after its last client for good.
@@ -21,4 +17,13 @@ export NSOCK_FAULT_SHORT=0 NSOCK_FAULT_EINTR=0 NSOCK_FAULT_EAGAIN=0
 	done
 	run timeout 5 tail --pid="$SERVER_PID" -f /dev/null
 	[ "$status" -eq 0 ]
+}
+
+# -z took an interrupted connect for a closed port; POSIX says it goes on.
+@test "connect(2) always EINTR: -z still finds the open port" {
+	export NSOCK_FAULT_STATS=$T/stats NSOCK_FAULT_CONNECT_EINTR=1
+	start_server </dev/null >/dev/null
+	run timeout 10 "$NSOCK" -z 127.0.0.1 "$PORT"
+	[ "$status" -eq 0 ]
+	[ "$(total connect_eintr)" -ge 1 ]
 }
