@@ -25,6 +25,7 @@
 #include "nsock.h"
 
 #define EMFILE_BACKOFF_MS	100	/* out of descriptors: wait, retry */
+#define EXEC_CHECK_MS		100	/* no pidfd: look at -e's child again */
 
 static int (*const models[])(struct server *) = {
 	[MODEL_ONCE] = serve_iterative,
@@ -364,25 +365,43 @@ spawn_command(const struct config *cfg, const struct conn *c)
 	return pid;
 }
 
-/* -e where the server goes on: the command in a child, watched through a
- * pidfd together with the stop pipe, killed if the server stops. */
+/* Wait until -e's child pid ends (false) or the server stops (true).
+ * Without a pidfd (EMFILE, a kernel before 5.3, valgrind) the stop pipe
+ * is still watched, and the child looked at again every EXEC_CHECK_MS:
+ * blocking in waitpid would leave the server deaf to SIGTERM. */
+static bool
+exec_wait(pid_t pid, int pidfd, int stop_fd)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = pidfd, .events = POLLIN },
+		{ .fd = stop_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (pidfd == -1 && waitpid(pid, NULL, WNOHANG) != 0)
+			return false;	/* reaped (or gone): ECHILD below */
+		if (poll(pfd, 2, pidfd == -1 ? EXEC_CHECK_MS : -1) == -1 &&
+		    errno != EINTR)
+			return false;
+		if (pfd[1].revents != 0)
+			return true;
+		if (pfd[0].revents != 0)
+			return false;
+	}
+}
+
+/* -e where the server goes on: the command in a child, watched together
+ * with the stop pipe, killed if the server stops. */
 static int
 serve_exec(const struct server *srv, const struct conn *c)
 {
-	struct pollfd pfd[2];
 	pid_t pid;
 	int pidfd;
 
 	if ((pid = spawn_command(srv->cfg, c)) == -1)
 		return EXIT_RUNTIME;
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	pfd[0].fd = pidfd;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = c->stop_fd;
-	pfd[1].events = POLLIN;
-	while (pidfd != -1 && poll(pfd, 2, -1) == -1 && errno == EINTR)
-		;
-	if (pidfd != -1 && pfd[0].revents == 0)
+	if (exec_wait(pid, pidfd, c->stop_fd))
 		kill(pid, SIGTERM);	/* the server is stopping */
 	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 		;

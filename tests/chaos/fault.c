@@ -13,6 +13,8 @@
  *   NSOCK_FAULT_EAGAIN  a call on a non-blocking descriptor fails with
  *                       EAGAIN and does nothing
  *   NSOCK_FAULT_CONNECT_EINTR  connect says EINTR (default: as EINTR)
+ *   NSOCK_FAULT_NO_PIDFD  pidfd_open fails with EMFILE, as at the
+ *                       descriptor limit (set: always)
  *   NSOCK_FAULT_STATS   a file: at exit, append one line of counts
  *
  * Only what is legal is injected, so a failure is nsock's bug, never the
@@ -42,6 +44,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +58,7 @@ enum { S_SHORT, S_EINTR, S_EAGAIN, S_CONNECT, S_CALLS, S_N };
 static uint32_t p_short, p_short_read, p_eintr, p_eagain, p_connect;
 static uint64_t seed = 1;
 static const char *stats_path;
+static bool no_pidfd;
 static unsigned long stats[S_N];
 
 /* Per thread; initial-exec, so no allocation on first use in a thread. */
@@ -64,6 +68,7 @@ static __thread uint64_t rng __attribute__((tls_model("initial-exec")));
 REAL(read); REAL(write); REAL(readv); REAL(writev); REAL(pread);
 REAL(pwrite); REAL(send); REAL(recv); REAL(sendto); REAL(recvfrom);
 REAL(splice); REAL(sendfile); REAL(accept); REAL(accept4); REAL(connect);
+REAL(syscall);
 
 static void
 count(int what)
@@ -219,7 +224,7 @@ resolve(void)
 	LOOKUP(read); LOOKUP(write); LOOKUP(readv); LOOKUP(writev);
 	LOOKUP(pread); LOOKUP(pwrite); LOOKUP(send); LOOKUP(recv);
 	LOOKUP(sendto); LOOKUP(recvfrom); LOOKUP(splice); LOOKUP(sendfile);
-	LOOKUP(accept); LOOKUP(accept4); LOOKUP(connect);
+	LOOKUP(accept); LOOKUP(accept4); LOOKUP(connect); LOOKUP(syscall);
 #undef LOOKUP
 }
 
@@ -259,6 +264,7 @@ fault_init(void)
 		_exit(99);
 	}
 	stats_path = getenv("NSOCK_FAULT_STATS");
+	no_pidfd = getenv("NSOCK_FAULT_NO_PIDFD") != NULL;
 	pthread_atfork(NULL, NULL, after_fork);
 	unsetenv("LD_PRELOAD");		/* -e's command runs undisturbed */
 }
@@ -462,4 +468,28 @@ connect(int fd, const struct sockaddr *sa, socklen_t salen)
 	count(S_CONNECT);
 	errno = EINTR;
 	return -1;
+}
+
+/*
+ * syscall(2), for pidfd_open, which glibc reaches only this way. Six
+ * arguments are passed on whatever the call takes, as glibc's own
+ * syscall() does: the kernel reads only those it needs.
+ */
+long
+syscall(long nr, ...)
+{
+	va_list ap;
+	long a[6];
+	int i;
+
+	READY();
+	va_start(ap, nr);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_pidfd_open && no_pidfd) {
+		errno = EMFILE;
+		return -1;
+	}
+	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

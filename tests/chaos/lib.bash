@@ -2,6 +2,7 @@
 # and no fault but those a test asks for, whatever make chaos exported.
 
 NSOCK=$BATS_TEST_DIRNAME/nsock-chaos
+NSOCK_SERVER=$NSOCK
 export NSOCK_FAULT_SEED=${NSOCK_FAULT_SEED:-7}
 export NSOCK_FAULT_SHORT=0 NSOCK_FAULT_EINTR=0 NSOCK_FAULT_EAGAIN=0
 
