@@ -489,6 +489,13 @@ srv_close(struct server *srv)
 		verbose(srv->cfg, "stopped by a signal");
 	} else
 		(void)wait_all(srv, -1);
+	/* Only this thread ever touches the hub and the broker. */
+	if (srv->hub != NULL)
+		hub_free(srv->hub);
+	if (srv->broker != NULL)
+		broker_free(srv->broker);
+	srv->hub = NULL;
+	srv->broker = NULL;
 	free(srv->kids);
 	free(srv->pfd);
 	return srv->cfg->model == MODEL_ONCE ? srv->last_status : EXIT_OK;

@@ -3,6 +3,8 @@
 # teardown; every process runs under timeout; ports come from --port-file.
 
 NSOCK=${NSOCK:-$BATS_TEST_DIRNAME/../nsock}
+# start_server runs NSOCK_SERVER: make valgrind watches servers alone.
+NSOCK_SERVER=${NSOCK_SERVER:-$NSOCK}
 T=${BATS_TEST_TMPDIR:-/tmp}
 
 # A slow run (make valgrind) sets NSOCK_TIME_SCALE: every `timeout N`,
@@ -75,7 +77,7 @@ start_server() {
 	rm -f "$pf"
 	# SERVER_ADDR= (set, empty): no ADDRESS, listen on all addresses.
 	[ -n "${SERVER_ADDR-127.0.0.1}" ] && addr=("${SERVER_ADDR-127.0.0.1}")
-	bg timeout "${SERVER_TIMEOUT:-30}" "$NSOCK" -l --port-file "$pf" \
+	bg timeout "${SERVER_TIMEOUT:-30}" "$NSOCK_SERVER" -l --port-file "$pf" \
 	    "$@" "${addr[@]}" 0
 	SERVER_PID=$BG_PID
 	wait_for_file "$pf" 5 || return 1
