@@ -383,6 +383,8 @@ int	hub_events(const struct hub *h, struct pollfd *pfd);
 void	hub_step(struct hub *h);
 /* In a forked child: close the hub's pipes, which are not ours. */
 void	hub_forget(struct hub *h);
+/* Close every client's pipe and free h. */
+void	hub_free(struct hub *h);
 
 /* broker.c */
 struct broker *broker_new(const struct config *cfg);
@@ -397,6 +399,8 @@ int	broker_timeout_ms(const struct broker *b);
 void	broker_step(struct broker *b);
 /* In a forked child: close the broker's ends, which are not ours. */
 void	broker_forget(struct broker *b);
+/* Close every member's end and free b. */
+void	broker_free(struct broker *b);
 
 /* server.c: what the TCP server models share. */
 /* Listen, write --port-file, set up stdio and signals. An exit status on

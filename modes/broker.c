@@ -93,6 +93,14 @@ broker_forget(struct broker *b)
 		leave(b, b->n - 1);
 }
 
+void
+broker_free(struct broker *b)
+{
+	broker_forget(b);
+	free(b->m);
+	free(b);
+}
+
 static bool
 has_room(const struct member *m)
 {

@@ -86,6 +86,15 @@ hub_forget(struct hub *h)
 		drop(h, h->n - 1);
 }
 
+void
+hub_free(struct hub *h)
+{
+	hub_forget(h);
+	free(h->fd);
+	free(h->sent);
+	free(h);
+}
+
 size_t
 hub_size(const struct hub *h)
 {

@@ -82,8 +82,9 @@ slot_start(struct probe *p, struct slot *s, const struct addrinfo *ai)
 			die(EXIT_RUNTIME, "socket:");
 		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 		set_port((struct sockaddr *)&ss, s->port);
+		/* EINTR: the connect goes on, as for EINPROGRESS (POSIX). */
 		if (connect(s->fd, (struct sockaddr *)&ss, ai->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS) {
+		    errno == EINPROGRESS || errno == EINTR) {
 			s->deadline = now_ms() + p->wait_ms;
 			return;
 		}

@@ -26,6 +26,7 @@
 #include "nsock.h"
 
 #define EMFILE_BACKOFF_MS	100	/* out of descriptors: wait, retry */
+#define EXEC_CHECK_MS		100	/* no pidfd: look at -e's child again */
 
 static int (*const models[])(struct server *) = {
 	[MODEL_ONCE] = serve_iterative,
@@ -195,7 +196,7 @@ drain(int fd)
 {
 	char sink[64];
 
-	while (fd != -1 && read(fd, sink, sizeof(sink)) > 0)
+	while (fd != -1 && io_read(fd, sink, sizeof(sink)) > 0)
 		;
 }
 
@@ -344,8 +345,10 @@ srv_finished(struct server *srv, struct conn *c, int status)
 	if (srv->cfg->model == MODEL_ONCE)
 		srv->last_status = status;
 	__atomic_sub_fetch(&srv->active, 1, __ATOMIC_SEQ_CST);
+	/* io_write retries EINTR: a lost wake-up would leave the main loop
+	 * asleep after the last client (--count) for good. */
 	if (srv->wake[1] != -1)
-		(void)write(srv->wake[1], "", 1);
+		(void)io_write(srv->wake[1], "", 1);
 }
 
 /* In the process that becomes -e's command: the connection as its stdin
@@ -409,25 +412,43 @@ end_command(pid_t pid, int pidfd, int64_t deadline)
 		;
 }
 
-/* -e where the server goes on: the command in a child, watched through a
- * pidfd together with the stop pipe, ended if the server stops. */
+/* Wait until -e's child pid ends (false) or the server stops (true).
+ * Without a pidfd (EMFILE, a kernel before 5.3, valgrind) the stop pipe
+ * is still watched, and the child looked at again every EXEC_CHECK_MS:
+ * blocking in waitpid would leave the server deaf to SIGTERM. */
+static bool
+exec_wait(pid_t pid, int pidfd, int stop_fd)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = pidfd, .events = POLLIN },
+		{ .fd = stop_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (pidfd == -1 && waitpid(pid, NULL, WNOHANG) != 0)
+			return false;	/* reaped (or gone): ECHILD below */
+		if (poll(pfd, 2, pidfd == -1 ? EXEC_CHECK_MS : -1) == -1 &&
+		    errno != EINTR)
+			return false;
+		if (pfd[1].revents != 0)
+			return true;
+		if (pfd[0].revents != 0)
+			return false;
+	}
+}
+
+/* -e where the server goes on: the command in a child, watched together
+ * with the stop pipe, ended if the server stops. */
 static int
 serve_exec(const struct server *srv, const struct conn *c)
 {
-	struct pollfd pfd[2];
 	pid_t pid;
 	int pidfd;
 
 	if ((pid = spawn_command(srv->cfg, c)) == -1)
 		return EXIT_RUNTIME;
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	pfd[0].fd = pidfd;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = c->stop_fd;
-	pfd[1].events = POLLIN;
-	while (pidfd != -1 && poll(pfd, 2, -1) == -1 && errno == EINTR)
-		;
-	if (pidfd != -1 && pfd[0].revents == 0)	/* the server is stopping */
+	if (exec_wait(pid, pidfd, c->stop_fd))	/* the server is stopping */
 		end_command(pid, pidfd, now_ms() + COMMAND_GRACE_MS);
 	else
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
@@ -518,6 +539,13 @@ srv_close(struct server *srv)
 		verbose(srv->cfg, "stopped by a signal");
 	} else
 		(void)wait_all(srv, -1);
+	/* Only this thread ever touches the hub and the broker. */
+	if (srv->hub != NULL)
+		hub_free(srv->hub);
+	if (srv->broker != NULL)
+		broker_free(srv->broker);
+	srv->hub = NULL;
+	srv->broker = NULL;
 	free(srv->kids);
 	free(srv->pfd);
 	return srv->cfg->model == MODEL_ONCE ? srv->last_status : EXIT_OK;

@@ -22,8 +22,8 @@ note(int fd)
 {
 	int saved = errno;
 
-	if (fd != -1)
-		(void)write(fd, "", 1);
+	if (fd != -1)			/* io_write: EINTR retried */
+		(void)io_write(fd, "", 1);
 	errno = saved;
 }
 

@@ -3,7 +3,23 @@
 # teardown; every process runs under timeout; ports come from --port-file.
 
 NSOCK=${NSOCK:-$BATS_TEST_DIRNAME/../nsock}
+# start_server runs NSOCK_SERVER: make valgrind watches servers alone.
+NSOCK_SERVER=${NSOCK_SERVER:-$NSOCK}
 T=${BATS_TEST_TMPDIR:-/tmp}
+
+# A slow run (make valgrind) sets NSOCK_TIME_SCALE: every `timeout N`,
+# wait and time bound then allows that many times as long.
+TIME_SCALE=${NSOCK_TIME_SCALE:-1}
+if [ "$TIME_SCALE" != 1 ]; then
+	PATH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/valgrind:$PATH
+fi
+
+# scaled N: N times NSOCK_TIME_SCALE (an integer N: rounded up).
+scaled() {
+	[ "$TIME_SCALE" = 1 ] && { echo "$1"; return; }
+	awk -v n="$1" -v s="$TIME_SCALE" 'BEGIN { v = n * s;
+	    print (n != int(n) || v == int(v)) ? v : int(v) + 1 }'
+}
 
 setup() {
 	BG_PIDS=()
@@ -33,7 +49,7 @@ bg() {
 
 # wait_for TEST FILE SECS: until [ TEST FILE ] holds (-s, -S, ...).
 wait_for() {
-	local tries=$(( $3 * 50 ))
+	local tries=$(( $(scaled "$3") * 50 ))
 	until [ "$1" "$2" ]; do
 		tries=$((tries - 1))
 		[ "$tries" -gt 0 ] || { echo "no $2 ($1)" >&2; return 1; }
@@ -71,7 +87,7 @@ start_server() {
 	rm -f "$pf"
 	# SERVER_ADDR= (set, empty): no ADDRESS, listen on all addresses.
 	[ -n "${SERVER_ADDR-127.0.0.1}" ] && addr=("${SERVER_ADDR-127.0.0.1}")
-	bg timeout "${SERVER_TIMEOUT:-30}" "$NSOCK" -l --port-file "$pf" \
+	bg timeout "${SERVER_TIMEOUT:-30}" "$NSOCK_SERVER" -l --port-file "$pf" \
 	    "$@" "${addr[@]}" 0
 	SERVER_PID=$BG_PID
 	wait_for_file "$pf" 5 || return 1

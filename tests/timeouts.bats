@@ -18,10 +18,12 @@ ms_since() {
 	bg timeout 30 $PEER no-accept "$T/pf"
 	wait_for_file pf
 	port=$(cat pf)
+	# The first filler says when it is in the accept queue: until then
+	# our connect could take its place (seen under load and make chaos).
 	for i in 1 2 3; do
-		bg timeout 20 python3 -c "import socket,time; s=socket.create_connection(('127.0.0.1', $port), timeout=10); time.sleep(20)"
+		bg timeout 20 python3 -c "import socket,time; s=socket.create_connection(('127.0.0.1', $port), timeout=10); open('$T/filler.$i', 'w').write('1'); time.sleep(20)"
+		if [ "$i" -eq 1 ]; then wait_for_file filler.1; fi
 	done
-	sleep 0.3
 	start=$(date +%s%N)
 	run --separate-stderr timeout 10 "$NSOCK" -w 1 -c 127.0.0.1 "$port" </dev/null
 	[ "$status" -eq 1 ]

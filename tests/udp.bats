@@ -6,15 +6,24 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
+# make chaos: one read of stdin is one datagram, and these tests count
+# datagrams and their sizes, so reads are never cut short here (a short
+# read would be a legal smaller datagram). Short writes to stdout, EINTR
+# and EAGAIN still happen; datagrams themselves are never cut.
+export NSOCK_FAULT_SHORT_READ=0
+
 PEER="python3 $BATS_TEST_DIRNAME/peer.py"
 
 # paced LINES...: print each line 0.1 s apart, so that each one is a
-# separate read for nsock, hence a separate datagram.
+# separate read for nsock, hence a separate datagram; the first after
+# 0.2 s, so that a slow start (valgrind) reads it alone too.
 paced() {
-	local line
+	local line pause
+	pause=$(scaled 0.1)
+	sleep "$(scaled 0.2)"
 	for line in "$@"; do
 		printf '%s\n' "$line"
-		sleep 0.1
+		sleep "$pause"
 	done
 }
 
@@ -67,7 +76,7 @@ paced() {
 	elapsed=$((SECONDS - start))
 	same in got
 	same in out
-	[ "$elapsed" -le 4 ]
+	[ "$elapsed" -le "$(scaled 4)" ]
 }
 
 @test "client: -w sets the quiet time after stdin ends" {
@@ -77,7 +86,7 @@ paced() {
 	ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	[ "$(cat got)" = ping ]
 	[ "$ms" -ge 250 ]
-	[ "$ms" -lt 1000 ]
+	[ "$ms" -lt "$(scaled 1000)" ]
 }
 
 @test "server: stdin goes to the peer heard from last, only once one is heard" {
@@ -97,7 +106,7 @@ paced() {
 }
 
 @test "server: -w silence ends it with exit 0" {
-	start_server -u -w 0.5 </dev/null >out
+	start_server -u -w "$(scaled 0.5)" </dev/null >out
 	echo hello | timeout 5 "$NSOCK" -u -w 0.1 -c 127.0.0.1 "$PORT"
 	wait "$SERVER_PID"
 	[ "$(cat out)" = hello ]
@@ -113,7 +122,7 @@ paced() {
 
 @test "500 datagrams of 1200 bytes from a paced sender arrive in order, intact" {
 	start_server -u --count 500 </dev/null >out
-	python3 - "$PORT" "$T/in" <<-'EOF'
+	python3 - "$PORT" "$T/in" "$(scaled 0.01)" <<-'EOF'
 	import socket, sys, time, os
 	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 	s.connect(("127.0.0.1", int(sys.argv[1])))
@@ -123,7 +132,7 @@ paced() {
 	        f.write(d)
 	        s.send(d)
 	        if i % 50 == 49:
-	            time.sleep(0.01)
+	            time.sleep(float(sys.argv[3]))	# slower for valgrind
 	EOF
 	wait "$SERVER_PID"
 	same in out
