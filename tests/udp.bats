@@ -90,7 +90,8 @@ paced() {
 }
 
 @test "server: stdin goes to the peer heard from last, only once one is heard" {
-	start_server -u < <(sleep 0.5; echo reply one; sleep 0.3; echo reply two) >out
+	start_server -u < <(sleep "$(scaled 0.5)"; echo reply one;
+	    sleep "$(scaled 0.3)"; echo reply two) >out
 	run timeout 10 $PEER udp-send "$PORT" 5
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf '10\n10')" ]
