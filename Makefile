@@ -80,7 +80,7 @@ tsan: deps nsock-tsan
 # out: cli.bats, whose tests end at the command line. On a failure the
 # seed is printed; `make chaos CHAOS_SEEDS=$RANDOM` explores new ones.
 CHAOS_SEEDS ?= 1 2 3
-CHAOS_FILES ?= tests/tcp.bats tests/udp.bats tests/interop.bats \
+CHAOS_FILES ?= tests/tcp.bats tests/udp.bats tests/interop.bats tests/zerocopy.bats \
 	       tests/servers.bats tests/timeouts.bats tests/probe.bats
 
 tests/chaos/fault.so: tests/chaos/fault.c

@@ -295,6 +295,20 @@ connect_any(const struct config *cfg, char *peer, char *err)
  * one would fail with EAGAIN; then non-blocking like the rest. A datagram
  * socket binds an autobind name first (addrlen: the family alone), so
  * that the server has an address to reply to. */
+/* connect(2), again after EINTR: a signal can cut the wait for room in
+ * the backlog; if it came only after the connection was made, the next
+ * call says EISCONN, which is success. */
+static int
+connect_unix_again(int fd, const struct sockaddr_un *sun, socklen_t len)
+{
+	int r;
+
+	while ((r = connect(fd, (const struct sockaddr *)sun, len)) == -1 &&
+	    errno == EINTR)
+		;
+	return r == -1 && errno == EISCONN ? 0 : r;
+}
+
 static int
 connect_unix(const struct config *cfg, char *peer, char *err)
 {
@@ -312,8 +326,7 @@ connect_unix(const struct config *cfg, char *peer, char *err)
 	if (fd != -1 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
 	    sizeof(tv)) == 0 && (cfg->socktype != SOCK_DGRAM ||
 	    bind(fd, (struct sockaddr *)&autobind, sizeof(sa_family_t)) == 0) &&
-	    connect(fd, (struct sockaddr *)&sun, len) == 0 &&
-	    net_nonblock(fd) == 0)
+	    connect_unix_again(fd, &sun, len) == 0 && net_nonblock(fd) == 0)
 		return fd;
 	if (errno == EAGAIN && cfg->timeout_ms >= 0)
 		errno = ETIMEDOUT;	/* SO_SNDTIMEO ran out */

@@ -54,3 +54,18 @@ no_pidfd_sigterm() {
 @test "--threads -e, no pidfd: SIGTERM still ends the server and the command" {
 	no_pidfd_sigterm --threads
 }
+
+# -U took an interrupted connect(2) for a failure; on a Unix socket the
+# call can be made again, and EISCONN then means it had gone through.
+@test "connect(2) always EINTR: -U still connects, bytes exact" {
+	export NSOCK_FAULT_STATS=$T/stats NSOCK_FAULT_CONNECT_EINTR=1
+	SOCK=$T/s
+	bg timeout 20 "$NSOCK" -l -U "$SOCK" </dev/null >out
+	local server=$BG_PID
+	wait_for_socket "$SOCK"
+	random_file in 1M
+	timeout 10 "$NSOCK" -U "$SOCK" <in
+	wait "$server"
+	same in out
+	[ "$(total connect_eintr)" -ge 1 ]
+}
