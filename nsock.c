@@ -17,7 +17,7 @@
 
 #include "nsock.h"
 
-#define NSOCK_VERSION	"0.1.0"
+#define NSOCK_VERSION	"0.2.0"
 #define SECONDS_MAX	(1000.0 * 1000.0)	/* bounds -w and --retry */
 
 /* Long-only options. */
