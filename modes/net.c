@@ -296,16 +296,22 @@ connect_any(const struct config *cfg, char *peer, char *err)
  * socket binds an autobind name first (addrlen: the family alone), so
  * that the server has an address to reply to. */
 /* connect(2), again after EINTR: a signal can cut the wait for room in
- * the backlog; if it came only after the connection was made, the next
- * call says EISCONN, which is success. */
+ * the backlog. If it came only after the connection was made, a peer name
+ * says so; connecting again would look the path up first, and a server
+ * that has just taken its last client has removed it (ENOENT). */
 static int
 connect_unix_again(int fd, const struct sockaddr_un *sun, socklen_t len)
 {
+	struct sockaddr_un peer;
+	socklen_t peerlen;
 	int r;
 
 	while ((r = connect(fd, (const struct sockaddr *)sun, len)) == -1 &&
-	    errno == EINTR)
-		;
+	    errno == EINTR) {
+		peerlen = sizeof(peer);
+		if (getpeername(fd, (struct sockaddr *)&peer, &peerlen) == 0)
+			return 0;
+	}
 	return r == -1 && errno == EISCONN ? 0 : r;
 }
 

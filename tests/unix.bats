@@ -310,7 +310,9 @@ sigterm_removes() {
 	wait "$!" || true
 	[ -S "$SOCK" ]
 	start_unix --echo </dev/null >/dev/null
-	run timeout 10 "$NSOCK" -U "$SOCK" <<<"after kill"
+	# The stale file passes wait_for_socket at once: --retry waits for
+	# the new server to have replaced it.
+	run timeout 10 "$NSOCK" --retry 5 -U "$SOCK" <<<"after kill"
 	[ "$output" = "after kill" ]
 	wait "$SERVER_PID"
 	[ ! -e "$SOCK" ]
