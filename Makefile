@@ -81,7 +81,7 @@ tsan: deps nsock-tsan
 # seed is printed; `make chaos CHAOS_SEEDS=$RANDOM` explores new ones.
 CHAOS_SEEDS ?= 1 2 3
 CHAOS_FILES ?= tests/tcp.bats tests/udp.bats tests/interop.bats tests/zerocopy.bats \
-	       tests/servers.bats tests/timeouts.bats tests/probe.bats
+	       tests/servers.bats tests/timeouts.bats tests/probe.bats tests/unix.bats
 
 tests/chaos/fault.so: tests/chaos/fault.c
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -shared -o $@ $< -ldl -pthread
