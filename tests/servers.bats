@@ -135,6 +135,15 @@ count_ends() {
 	[ "$status" -eq 1 ]
 }
 
+# wait_running CMDLINE: until a process with that whole command line runs.
+wait_running() {
+	for _ in $(seq 250); do
+		pgrep -fx "$1" >/dev/null && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
 # sigterm_ends MODEL: SIGTERM to a server serving an -e command ends both
 # within 1.5 s, leaving nothing running.
 sigterm_ends() { sigterm_check "$1" 'sleep 31' 'exec sleep 31'; }
@@ -152,8 +161,7 @@ sigterm_check() {
 	start_server "$1" -e "$3" </dev/null >/dev/null
 	timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 30) >/dev/null &
 	local client=$! server start
-	for _ in $(seq 250); do pgrep -fx "$2" >/dev/null && break; sleep 0.02; done
-	pgrep -fx "$2" >/dev/null
+	wait_running "$2"
 	server=$(pgrep -P "$SERVER_PID")
 	start=$(date +%s%N)
 	kill -TERM "$server"
@@ -473,7 +481,7 @@ broker_stall_cpu() {
 	wait_for_file "$pf"
 	timeout 10 "$NSOCK" -c 127.0.0.1 "$(<"$pf")" < <(sleep 20) >/dev/null &
 	local client=$! group
-	for _ in $(seq 250); do pgrep -fx 'sleep 33' >/dev/null && break; sleep 0.02; done
+	wait_running 'sleep 33'
 	group=$(pgrep -P "$server")	# setsid: nsock leads its own group
 	kill -INT -- "-$group"
 	for _ in $(seq 100); do pgrep -fx 'sleep 33' >/dev/null || break; sleep 0.02; done
@@ -485,8 +493,7 @@ broker_stall_cpu() {
 	start_server --poll -e 'sleep 34; :' </dev/null >/dev/null
 	timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 20) >/dev/null &
 	local client=$!
-	for _ in $(seq 250); do pgrep -fx 'sleep 34' >/dev/null && break; sleep 0.02; done
-	pgrep -fx 'sleep 34' >/dev/null
+	wait_running 'sleep 34'
 	kill -HUP "$(pgrep -P "$SERVER_PID")"
 	wait "$SERVER_PID"
 	sleep 0.1
