@@ -122,19 +122,25 @@ print(s.recv(100).decode())' "$name"
 	[ "$output" = "exact" ]
 }
 
-@test "datagram: each read one datagram, the server replies to the sender" {
-	start_unix -u --echo --count 3 >out </dev/null
-	run timeout 10 python3 - "$NSOCK" "$SOCK" <<-'EOF'
+# dgram_client WORD...: nsock -u -U $SOCK, each WORD one write 0.1 s apart
+# on its stdin, then EOF; prints what came back.
+dgram_client() {
+	timeout 10 python3 - "$NSOCK" "$SOCK" "$@" <<-'EOF'
 	import os, subprocess, sys, time
 	p = subprocess.Popen([sys.argv[1], "-u", "-U", sys.argv[2]],
 	    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-	for w in (b"one", b"two!", b"three"):
-	    os.write(p.stdin.fileno(), w)
+	for w in sys.argv[3:]:
+	    os.write(p.stdin.fileno(), w.encode())
 	    time.sleep(0.1)
 	p.stdin.close()
 	print(p.stdout.read().decode())
 	p.wait()
 	EOF
+}
+
+@test "datagram: each read one datagram, the server replies to the sender" {
+	start_unix -u --echo --count 3 >out </dev/null
+	run dgram_client one two! three
 	[ "$status" -eq 0 ]
 	[ "$output" = "onetwo!three" ]
 	wait "$SERVER_PID"
@@ -155,16 +161,7 @@ print(s.recv(100).decode())' "$name"
 	        s.sendto(b"ack " + d, a)
 	EOF
 	wait_for_socket "$SOCK"
-	run timeout 10 python3 - "$NSOCK" "$SOCK" <<-'EOF'
-	import os, subprocess, sys, time
-	p = subprocess.Popen([sys.argv[1], "-u", "-U", sys.argv[2]],
-	    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-	for w in (b"a", b"bb", b"ccc"):
-	    os.write(p.stdin.fileno(), w)
-	    time.sleep(0.1)
-	p.stdin.close()
-	print(p.stdout.read().decode())
-	EOF
+	run dgram_client a bb ccc
 	[ "$output" = "ack aack bback ccc" ]
 	[ "$(cat got)" = "$(printf '1:a\n2:bb\n3:ccc')" ]
 }
