@@ -84,3 +84,45 @@ c, _ = s.accept(); time.sleep(15)'
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"timed out after 1 s without data"* ]]
 }
+
+# pipe_sizes PORT: a client whose stdin and stdout are pipes of 64 KiB,
+# then of 2 MiB (where the kernel allows it: CAP_SYS_RESOURCE); for each
+# of the four pipes, "BEFORE>AFTER" once the client runs.
+pipe_sizes() {
+	python3 - "$NSOCK" "$1" <<-'EOF'
+	import fcntl, os, subprocess, sys
+	GET, SET = 1032, 1031            # F_GETPIPE_SZ, F_SETPIPE_SZ
+	def pipe(size):
+	    r, w = os.pipe()
+	    try:
+	        fcntl.fcntl(w, SET, size)
+	    except PermissionError:
+	        pass
+	    return r, w, fcntl.fcntl(w, GET)
+	seen = []
+	for size in 65536, 2 << 20:
+	    i, o = pipe(size), pipe(size)
+	    p = subprocess.Popen([sys.argv[1], "-c", "127.0.0.1", sys.argv[2]],
+	                         stdin=i[0], stdout=o[1])
+	    os.write(i[1], b"hello\n")
+	    os.read(o[0], 6)              # the echo: the pump runs
+	    seen += ["%d>%d" % (i[2], fcntl.fcntl(i[1], GET)),
+	             "%d>%d" % (o[2], fcntl.fcntl(o[0], GET))]
+	    p.kill()
+	    p.wait()
+	print(*seen)
+	EOF
+}
+
+@test "a pipe on stdin or stdout is grown to 1 MiB, never shrunk" {
+	start_server --echo -k
+	run pipe_sizes "$PORT"
+	[ "$status" -eq 0 ]
+	local pair
+	for pair in $output; do
+		case $pair in
+		65536\>1048576|1048576\>1048576|2097152\>2097152) ;;
+		*) echo "pipe size before>after: $pair"; return 1 ;;
+		esac
+	done
+}

@@ -14,6 +14,8 @@
  *   any other pair (socket -> file or /dev/null)   splice(2) into an
  *                     internal pipe (1 MiB), then splice(2) from it
  *   anything else, or EINVAL from the above   read/write, 256 KiB
+ * A pipe on stdin or stdout is grown to CHUNK (F_SETPIPE_SZ), as nsock
+ * does: at the default 64 KiB every other splice waits for the other end.
  * Socket buffer sizes are left to the kernel's autotuning; descriptors
  * stay blocking, so every call moves what it can and is repeated until
  * EOF (partial transfers) or retried (EINTR). Exit 0, or 1 with a message.
@@ -173,6 +175,7 @@ copy(int in, int out)
 		if (errno != EINVAL)
 			die("sendfile");
 	} else if (is(in, S_IFIFO) || is(out, S_IFIFO)) {
+		(void)fcntl(is(in, S_IFIFO) ? in : out, F_SETPIPE_SZ, CHUNK);
 		if (copy_splice(in, out) == 0)
 			return;
 	} else if (copy_via_pipe(in, out) == 0) {
