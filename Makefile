@@ -2,8 +2,8 @@
 # (when missing), builds and runs every test; `make asan` runs the same
 # suite under AddressSanitizer and UBSan; `make bench` measures;
 # `make chaos` runs the network tests under injected faults; `make valgrind`
-# the core tests under memcheck; `make install PREFIX=...` installs nsock
-# and nsock.1.
+# the core tests under memcheck; `make fuzz` the parsers under libFuzzer;
+# `make install PREFIX=...` installs nsock and nsock.1.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -110,6 +110,41 @@ valgrind: nsock
 	    tests/servers.bats && exit $$s
 
 
+# libFuzzer, with ASan and UBSan, over what parses untrusted text: the
+# command line (tests/fuzz/fuzz_args.c: parse and check, every input a
+# config or exit 0, 1 or 2; no crash, no leak) and --allow/--deny
+# (tests/fuzz/fuzz_access.c). The UDP and broker paths parse nothing:
+# they move datagrams and chunks whole, so they have no target. Both
+# targets run at once for FUZZ_SECONDS (a core each), from the seeds in
+# tests/fuzz/corpus/; what they find new stays in build/fuzz/. A crash,
+# a leak or a sanitizer report fails (tests/fuzz/README.md).
+FUZZ_CC      = clang
+FUZZ_SECONDS ?= 60
+FUZZ_DEPS    = clang libclang-rt-14-dev
+FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer \
+	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_MODES   = $(patsubst %.c,build/fuzz/%.o,$(wildcard modes/*.c))
+
+build/fuzz/%.o: %.c nsock.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_FLAGS) -pthread -c -o $@ $<
+
+# fuzz_args includes nsock.c, whose parser is static, and takes each
+# exit() through --wrap=exit.
+build/fuzz/fuzz_args: tests/fuzz/fuzz_args.c nsock.c $(FUZZ_MODES)
+	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_FLAGS) -Wl,--wrap=exit -o $@ \
+	    $< $(FUZZ_MODES) $(LDLIBS)
+
+build/fuzz/fuzz_access: tests/fuzz/fuzz_access.c $(FUZZ_MODES)
+	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_MODES) \
+	    $(LDLIBS)
+
+fuzz:
+	@$(MAKE) -s deps TEST_DEPS="$(FUZZ_DEPS)"
+	@$(MAKE) -s build/fuzz/fuzz_args build/fuzz/fuzz_access
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run args access
+
+
 # `make bench`: every benchmark, 10-15 minutes; `BENCH_QUICK=1 make
 # bench`: a quick pass of a couple of minutes (see tests/bench/README.md).
 BENCH_DEPS = iproute2 procps netcat-openbsd socat ncat python3 busybox
@@ -127,4 +162,4 @@ clean:
 	rm -rf nsock nsock-asan nsock-tsan $(OBJS) build tests/bench/out \
 	    tests/chaos/fault.so
 
-.PHONY: all deps test asan tsan chaos valgrind bench install clean
+.PHONY: all deps test asan tsan chaos valgrind fuzz bench install clean

@@ -345,19 +345,29 @@ netcat_hint(const char *opt)
 	return NULL;
 }
 
-/* getopt found an option it does not know, or one without its value. */
+/* getopt found an option it does not know, one without its value, or a
+ * long one given a value it does not take ("--tcp=1"). */
 static void
 bad_option(int opt, char **argv)
 {
-	/* optopt: a short option's letter; a long option's value (256 up,
-	 * or 0 when unknown), whose name is then in argv. */
+	/* optopt: a short option's letter, or a long option's value (its
+	 * letter for --tcp and the like, 256 up for the others, 0 when the
+	 * name is unknown). A long option is the whole of argv[optind - 1];
+	 * a short one, a letter in a bundle that may go on in argv[optind]
+	 * ("-ql"), so argv[optind - 1] may be the word before it. */
 	char shortopt[3] = { '-', (char)optopt, '\0' };
-	const char *arg = optopt > 0 && optopt < 256 ? shortopt :
-	    argv[optind - 1];
+	const char *word = argv[optind - 1];
+	bool unknown_letter = optopt != 0 && optopt < 256 &&
+	    (optopt == ':' || strchr(short_opts, optopt) == NULL);
+	bool is_long = opt == ':' ? strncmp(word, "--", 2) == 0 :
+	    !unknown_letter;
+	const char *arg = is_long ? word : shortopt;
 	const char *hint = netcat_hint(arg);
 
 	if (opt == ':')
 		usage_error("%s: needs a value", arg);
+	if (is_long && optopt != 0)
+		usage_error("%s: takes no value", arg);
 	if (hint != NULL)
 		usage_error("%s: unknown option (%s)", arg, hint);
 	usage_error("%s: unknown option", arg);

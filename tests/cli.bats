@@ -104,6 +104,22 @@ runtime_fails() {
 	usage_fails -c 127.0.0.1 80 --port-file
 }
 
+@test "a long option is named as given: --tcp=1 takes no value, --timeout needs one" {
+	usage_fails --tcp=1 -c 127.0.0.1 80
+	[ "${stderr_lines[0]}" = "nsock: --tcp=1: takes no value" ]
+	usage_fails --echo=1 -l 0
+	[ "${stderr_lines[0]}" = "nsock: --echo=1: takes no value" ]
+	usage_fails -c 127.0.0.1 80 --timeout
+	[ "${stderr_lines[0]}" = "nsock: --timeout: needs a value" ]
+	usage_fails -c 127.0.0.1 80 --source-p
+	[ "${stderr_lines[0]}" = "nsock: --source-p: needs a value" ]
+}
+
+@test "an unknown byte in a bundle is named, not the word before it" {
+	usage_fails -c 127.0.0.1 80 $'-\xffl'
+	[ "${stderr_lines[0]}" = $'nsock: -\xff: unknown option' ]
+}
+
 @test "bad times and counts: -w abc, -w 0, -w -1, -w inf, --retry nan, --count 0, --count 1x" {
 	usage_fails -w abc -c 127.0.0.1 80
 	[ "${stderr_lines[0]}" = "nsock: -w abc: not a number of seconds (0 < SECS <= 1000000)" ]
