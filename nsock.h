@@ -152,6 +152,7 @@ struct pump {
 	int64_t		 last;		/* when a byte last moved */
 	int64_t		 start_us;	/* --stats: now_us() at the start */
 	struct meter	*meter;		/* --progress (pump_run), or NULL */
+	bool		 reads_wait;	/* zc_let_reads_wait done (pump_run) */
 };
 #define PUMP_RUNNING	(-1)		/* pump_advance: not over yet */
 
@@ -293,6 +294,10 @@ ssize_t	zc_drain(struct dir *d);
 int	zc_unpipe(struct dir *d);
 /* Write what pipe[] holds to to, waiting as needed; 0 or -1. */
 int	zc_flush(struct dir *d);
+/* Let d's splices from its socket wait up to READ_WAIT_MS in the kernel
+ * for more: only once nothing more is sent on that socket, and only where
+ * the connection has its process or thread to itself (pump_run). */
+void	zc_let_reads_wait(struct dir *d);
 void	zc_free(struct dir *d);
 
 /* access.c: --allow and --deny. */

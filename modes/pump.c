@@ -398,6 +398,19 @@ pump_stats(const struct pump *p)
 	stats_report(p->c->peer, &t);
 }
 
+/* Once nothing more is sent, the socket's splices may wait in the kernel
+ * for more (zcopy.c): this loop has nothing else to do meanwhile. Never in
+ * poll.c, where one wait would hold up every connection. */
+static void
+let_reads_wait(struct pump *p)
+{
+	if (p->reads_wait || !p->up.done || p->down.done ||
+	    (p->down.path != PATH_SPLICE && p->down.path != PATH_VIA_PIPE))
+		return;
+	zc_let_reads_wait(&p->down);
+	p->reads_wait = true;
+}
+
 int
 pump_run(const struct config *cfg, const struct conn *c)
 {
@@ -411,6 +424,7 @@ pump_run(const struct config *cfg, const struct conn *c)
 	while ((status = pump_advance(&p)) == PUMP_RUNNING) {
 		if (m.on && p.last >= m.next)	/* bytes moved just now */
 			meter_tick(&m, p.up.moved, p.down.moved, p.last);
+		let_reads_wait(&p);
 		if ((status = pump_wait(&p)) != PUMP_RUNNING)
 			break;
 	}

@@ -17,6 +17,7 @@
  * the kernel refuses a path (EINVAL: a file system without splice, an
  * O_APPEND file), the direction falls back to copying, losing nothing.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -28,7 +29,8 @@
 
 #include "nsock.h"
 
-#define MOVE_MAX	(1024 * 1024)	/* per sendfile or splice call */
+#define MOVE_MAX	(1024 * 1024)	/* per sendfile or splice call; our pipe */
+#define READ_WAIT_MS	50		/* zc_let_reads_wait: at most, a call */
 
 static bool
 is_dev_null(const struct stat *st)
@@ -137,7 +139,29 @@ zc_move(struct dir *d)
 	return STEP_WAIT;
 }
 
-/* Our pipe, as large as a copy buffer, made when first needed. */
+/*
+ * A splice from a non-blocking TCP socket returns after one pass over
+ * what has queued; from a blocking one it goes on, taking in what arrives
+ * meanwhile, until its length is met. Where the socket is all the pump
+ * reads, that is the difference between nsock and the splice reference
+ * receiving a piped transfer on loopback: 1.6 against 2.4 GB/s, and the
+ * sender's CPU time halved (tests/bench). Each wait is bounded by
+ * SO_RCVTIMEO, so -w, the stop pipe and signals are seen as before; our
+ * pipe and stdout stay non-blocking, so a full one ends the call. Best
+ * effort: on a failure the socket stays as it was.
+ */
+void
+zc_let_reads_wait(struct dir *d)
+{
+	struct timeval tv = { .tv_usec = READ_WAIT_MS * 1000 };
+	int flags = fcntl(d->from, F_GETFL);
+
+	if (flags != -1 && setsockopt(d->from, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)) == 0)
+		(void)fcntl(d->from, F_SETFL, flags & ~O_NONBLOCK);
+}
+
+/* Our pipe, as large as a splice call moves, made when first needed. */
 static int
 pipe_open(struct dir *d)
 {
@@ -147,7 +171,7 @@ pipe_open(struct dir *d)
 		return 0;
 	if (pipe2(d->pipe, O_CLOEXEC | O_NONBLOCK) == -1)
 		return -1;
-	(void)fcntl(d->pipe[1], F_SETPIPE_SZ, PUMP_BUFSIZE);
+	(void)fcntl(d->pipe[1], F_SETPIPE_SZ, MOVE_MAX);
 	if ((size = fcntl(d->pipe[1], F_GETPIPE_SZ)) > 0)
 		d->cap = (size_t)size;
 	return 0;
@@ -183,7 +207,7 @@ zc_unpipe(struct dir *d)
 	size_t got = 0;
 	ssize_t n;
 
-	d->cap = PUMP_BUFSIZE;
+	d->cap = d->len > PUMP_BUFSIZE ? d->len : PUMP_BUFSIZE;
 	if (d->len > 0 && (d->buf = malloc(d->cap)) == NULL)
 		return -1;
 	while (got < d->len) {		/* all there: the pipe is ours */

@@ -85,6 +85,41 @@ c, _ = s.accept(); time.sleep(15)'
 	[[ "$output" == *"timed out after 1 s without data"* ]]
 }
 
+# receive_waits: a server with nothing to send (stdin /dev/null), its
+# stdout a file, under strace; a client sends "hi" and then nothing.
+receive_waits() {
+	bg timeout 10 strace -qq -e trace=setsockopt -o server.trace \
+	    "$NSOCK" -l --port-file port "$@" 127.0.0.1 0 </dev/null >out
+	SERVER_PID=$BG_PID
+	wait_for_file port
+	(printf hi; sleep 5) | timeout 10 "$NSOCK" 127.0.0.1 "$(<port)" \
+	    >/dev/null 2>&1 &
+	BG_PIDS+=($!)
+	wait_for_file out 5
+}
+
+@test "once nothing more is sent, splices from the socket wait, and -w still ends the silence" {
+	local start=$(date +%s%N) status=0
+	receive_waits -w 1
+	wait "$SERVER_PID" || status=$?
+	[ "$status" -eq 1 ]
+	[ "$(cat out)" = hi ]
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 2500 ]
+	grep -q 'SO_RCVTIMEO' server.trace
+}
+
+@test "once nothing more is sent, splices from the socket wait, and SIGTERM still ends -k at once" {
+	receive_waits -k
+	local server start status=0
+	server=$(pgrep -P "$(pgrep -P "$SERVER_PID")")	# timeout, strace, nsock
+	start=$(date +%s%N)
+	kill -TERM "$server"
+	wait "$SERVER_PID" || status=$?
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1000 ]
+	[ "$(cat out)" = hi ]
+	grep -q 'SO_RCVTIMEO' server.trace
+}
+
 # pipe_sizes PORT: a client whose stdin and stdout are pipes of 64 KiB,
 # then of 2 MiB (where the kernel allows it: CAP_SYS_RESOURCE); for each
 # of the four pipes, "BEFORE>AFTER" once the client runs.
