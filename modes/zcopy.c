@@ -15,7 +15,8 @@
  * to wait for. PATH_VIA_PIPE holds bytes as PATH_COPY does, in the pipe
  * instead of a buffer, so pump.c's fill and drain steps drive it. Where
  * the kernel refuses a path (EINVAL: a file system without splice, an
- * O_APPEND file), the direction falls back to copying, losing nothing.
+ * O_APPEND file), or no descriptor is left for our pipe (pump.c), the
+ * direction falls back to copying, losing nothing.
  */
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -137,9 +138,8 @@ zc_move(struct dir *d)
 	return STEP_WAIT;
 }
 
-/* Our pipe, as large as a copy buffer, made when first needed. */
-static int
-pipe_open(struct dir *d)
+int
+zc_pipe(struct dir *d)
 {
 	int size;
 
@@ -158,7 +158,7 @@ zc_fill(struct dir *d)
 {
 	ssize_t n;
 
-	if (pipe_open(d) == -1)
+	if (zc_pipe(d) == -1)
 		return -1;
 	n = io_splice(d->from, d->pipe[1], d->cap - d->len);
 	/* Bytes held, yet no room: the pipe counts pages, not bytes. */
