@@ -24,7 +24,7 @@ nsock: $(OBJS)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -pthread -c -o $@ $<
 
 # Debian packages the tests use; installed only when one is missing.
-TEST_DEPS = bats netcat-openbsd ncat socat curl python3 mandoc strace
+TEST_DEPS = bats netcat-openbsd ncat socat curl python3 mandoc strace iproute2
 
 deps:
 	@missing=; for p in $(TEST_DEPS); do \
@@ -78,12 +78,13 @@ tsan: deps nsock-tsan
 
 # Fault injection (tests/chaos/fault.c, an LD_PRELOAD library for nsock
 # alone): short counts, EINTR and EAGAIN where POSIX allows them, once per
-# seed over the network tests (about 3.5 minutes a seed on 2 cores). Left
+# seed over the network tests (about 4.5 minutes a seed on 2 cores). Left
 # out: cli.bats, whose tests end at the command line. On a failure the
 # seed is printed; `make chaos CHAOS_SEEDS=$RANDOM` explores new ones.
 CHAOS_SEEDS ?= 1 2 3
 CHAOS_FILES ?= tests/tcp.bats tests/udp.bats tests/interop.bats tests/zerocopy.bats \
-	       tests/servers.bats tests/timeouts.bats tests/probe.bats tests/unix.bats
+	       tests/servers.bats tests/timeouts.bats tests/probe.bats tests/unix.bats \
+	       tests/abuse.bats
 
 tests/chaos/fault.so: tests/chaos/fault.c
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -shared -o $@ $< -ldl -pthread

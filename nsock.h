@@ -286,6 +286,9 @@ void	zc_choose(struct dir *d);
 /* SENDFILE, SPLICE: move what can move now; STEP_AGAIN if the path had to
  * fall back to PATH_COPY (try that). */
 enum step zc_move(struct dir *d);
+/* PATH_VIA_PIPE: our pipe, made when first needed; 0, or -1 with errno
+ * set (EMFILE...). */
+int	zc_pipe(struct dir *d);
 /* PATH_VIA_PIPE: fill pipe[] from from, drain it to to; as io_read. */
 ssize_t	zc_fill(struct dir *d);
 ssize_t	zc_drain(struct dir *d);

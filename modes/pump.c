@@ -48,6 +48,10 @@ dir_fill(struct dir *d)
 
 	if (d->eof || d->off + d->len == d->cap || d->pipe_full)
 		return 0;
+	/* No descriptors left for our pipe (EMFILE, a process at its
+	 * limit): nothing is held yet, and copying needs none. */
+	if (d->path == PATH_VIA_PIPE && zc_pipe(d) == -1)
+		d->path = PATH_COPY;
 	if (d->path == PATH_VIA_PIPE)
 		n = zc_fill(d);
 	else if (d->buf == NULL && (d->buf = malloc(d->cap)) == NULL)

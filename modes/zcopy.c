@@ -15,7 +15,8 @@
  * to wait for. PATH_VIA_PIPE holds bytes as PATH_COPY does, in the pipe
  * instead of a buffer, so pump.c's fill and drain steps drive it. Where
  * the kernel refuses a path (EINVAL: a file system without splice, an
- * O_APPEND file), the direction falls back to copying, losing nothing.
+ * O_APPEND file), or no descriptor is left for our pipe (pump.c), the
+ * direction falls back to copying, losing nothing.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -161,9 +162,9 @@ zc_let_reads_wait(struct dir *d)
 		(void)fcntl(d->from, F_SETFL, flags & ~O_NONBLOCK);
 }
 
-/* Our pipe, as large as a splice call moves, made when first needed. */
-static int
-pipe_open(struct dir *d)
+/* Our pipe: 1 MiB, what one splice call moves. */
+int
+zc_pipe(struct dir *d)
 {
 	int size;
 
@@ -182,7 +183,7 @@ zc_fill(struct dir *d)
 {
 	ssize_t n;
 
-	if (pipe_open(d) == -1)
+	if (zc_pipe(d) == -1)
 		return -1;
 	n = io_splice(d->from, d->pipe[1], d->cap - d->len);
 	/* Bytes held, yet no room: the pipe counts pages, not bytes. */

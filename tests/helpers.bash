@@ -28,6 +28,12 @@ setup() {
 }
 
 teardown() {
+	stop_bg
+}
+
+# stop_bg: kill every process bg started, by PID, and reap it (a file
+# with a teardown of its own calls this first).
+stop_bg() {
 	local pid
 	for pid in "${BG_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
@@ -47,15 +53,29 @@ bg() {
 	BG_PIDS+=("$BG_PID")
 }
 
-# wait_for TEST FILE SECS: until [ TEST FILE ] holds (-s, -S, ...).
-wait_for() {
-	local tries=$(( $(scaled "$3") * 50 ))
-	until [ "$1" "$2" ]; do
+# eventually SECS CMD...: until CMD succeeds, trying for up to SECS.
+eventually() {
+	local tries=$(( $(scaled "$1") * 50 ))
+	shift
+	until "$@"; do
 		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || { echo "no $2 ($1)" >&2; return 1; }
+		[ "$tries" -gt 0 ] || return 1
 		sleep 0.02
 	done
 }
+
+# wait_for TEST FILE SECS: until [ TEST FILE ] holds (-s, -S, ...).
+wait_for() {
+	eventually "$3" [ "$1" "$2" ] || { echo "no $2 ($1)" >&2; return 1; }
+}
+
+# wait_size FILE BYTES: until FILE holds BYTES (a server's stdout, which
+# it writes after its client has gone).
+wait_size() {
+	eventually 10 holds "$1" "$2" ||
+	    { echo "$1: $(stat -c %s "$1") of $2 bytes" >&2; return 1; }
+}
+holds() { [ "$(stat -c %s "$1")" -ge "$2" ]; }
 
 # wait_for_file FILE [SECS]: until FILE exists and is not empty.
 wait_for_file() {

@@ -381,9 +381,12 @@ broker_slow() {
 	assert got[0] == total, "the reader got %d of %d" % (got[0], total)
 	assert "dropped" in open(err).read(), "the slow client was not dropped"
 	print("RSS KiB: %d before, %d at peak" % (base, peak), file=sys.stderr)
-	# ASan's quarantine keeps freed memory resident: no bound to check there.
+	# The broker queues 256 KiB at most for each of the 3, and each worker
+	# has two pump buffers of 256 KiB: 2.25 MiB in all (1.1 MiB seen). The
+	# 64 MiB sent would show. ASan's quarantine keeps freed memory
+	# resident: no bound to check there.
 	if "ASAN_OPTIONS" not in os.environ:
-	    assert peak - base < 32 * 1024, "server RSS grew by %d KiB" % (peak - base)
+	    assert peak - base < 8 * 1024, "server RSS grew by %d KiB" % (peak - base)
 	EOF
 	grep -q "broker: dropped 127.0.0.1 port [0-9]*: it reads too slowly" err
 }
