@@ -24,7 +24,7 @@ nsock: $(OBJS)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -pthread -c -o $@ $<
 
 # Debian packages the tests use; installed only when one is missing.
-TEST_DEPS = bats netcat-openbsd ncat socat curl python3 mandoc strace iproute2
+TEST_DEPS = bats netcat-openbsd ncat socat curl python3 mandoc strace iproute2 procps
 
 deps:
 	@missing=; for p in $(TEST_DEPS); do \
