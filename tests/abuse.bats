@@ -25,9 +25,10 @@ rss_kb() {
 	echo "$total"
 }
 
-# RSS bounds mean nothing under ASan: its quarantine keeps what is freed.
+# RSS bounds mean nothing under ASan (its quarantine keeps what is freed)
+# or TSan (its shadow memory grows with what it watches).
 rss_checked() {
-	[ -z "${ASAN_OPTIONS:-}" ]
+	[ -z "${ASAN_OPTIONS:-}" ] && [ -z "${TSAN_OPTIONS:-}" ]
 }
 
 # tasks PID: its threads; children PID: its child processes.
