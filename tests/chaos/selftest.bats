@@ -10,8 +10,8 @@ load lib
 @test "a transfer under injection arrives exact, and faults of each kind were injected" {
 	export NSOCK_FAULT_STATS=$T/stats NSOCK_FAULT_SHORT=0.3 \
 	    NSOCK_FAULT_EINTR=0.1 NSOCK_FAULT_EAGAIN=0.1
-	random_file a 4M
-	random_file b 4M
+	random_file a 16M
+	random_file b 16M
 	start_server <a >b.got
 	timeout 20 "$NSOCK" -c 127.0.0.1 "$PORT" <b >a.got
 	wait "$SERVER_PID"
