@@ -245,8 +245,9 @@ ssize_t	io_sendfile(int to, int from, off_t *pos, size_t len);
 /* Write all of buf, waiting in poll when fd would block; 0 or -1. */
 int	io_write_all(int fd, const void *buf, size_t len);
 /* Make stdin and stdout non-blocking without changing what other processes
- * share: sets *in and *out to descriptors to use in their place. 0 or -1. */
-int	io_stdio_nonblock(int *in, int *out);
+ * share: sets *in and *out to descriptors to use in their place; a pipe
+ * among them grown to 1 MiB if grow_pipes (TCP, not UDP). 0 or -1. */
+int	io_stdio_nonblock(int *in, int *out, bool grow_pipes);
 /* From now on io_write_chunk writes each chunk whole under a lock that
  * threads and forked children share. 0 or -1. */
 int	io_share_stdout(void);

@@ -16,7 +16,7 @@ run_client(const struct config *cfg)
 	if ((c.sock = net_connect(cfg, c.peer, err)) == -1)
 		die(EXIT_RUNTIME, "%s", err);
 	verbose(cfg, "connected to %s", c.peer);
-	if (io_stdio_nonblock(&c.in, &c.out) == -1)
+	if (io_stdio_nonblock(&c.in, &c.out, true) == -1)
 		die(EXIT_RUNTIME, "standard input or output:");
 	status = pump_run(cfg, &c);
 	close(c.sock);

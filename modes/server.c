@@ -60,7 +60,7 @@ share_stdio(struct server *srv)
 {
 	struct stat st;
 
-	if (io_stdio_nonblock(&srv->in, &srv->out) == -1)
+	if (io_stdio_nonblock(&srv->in, &srv->out, true) == -1)
 		return -1;
 	srv->in_file = srv->cfg->model != MODEL_ONCE &&
 	    fstat(srv->in, &st) == 0 && S_ISREG(st.st_mode);

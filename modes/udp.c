@@ -302,7 +302,7 @@ udp_run(struct udp *u, const sigset_t *waitmask)
 {
 	int status;
 
-	if (io_stdio_nonblock(&u->in, &u->out) == -1)
+	if (io_stdio_nonblock(&u->in, &u->out, false) == -1)
 		die(EXIT_RUNTIME, "standard input or output:");
 	if ((u->buf = malloc((size_t)UDP_BATCH * UDP_MAXDGRAM)) == NULL)
 		die(EXIT_RUNTIME, "datagram buffer:");

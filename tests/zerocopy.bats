@@ -120,11 +120,11 @@ receive_waits() {
 	grep -q 'SO_RCVTIMEO' server.trace
 }
 
-# pipe_sizes PORT: a client whose stdin and stdout are pipes of 64 KiB,
-# then of 2 MiB (where the kernel allows it: CAP_SYS_RESOURCE); for each
-# of the four pipes, "BEFORE>AFTER" once the client runs.
+# pipe_sizes PORT [-u]: a client whose stdin and stdout are pipes of 64
+# KiB, then of 2 MiB (where the kernel allows it: CAP_SYS_RESOURCE); for
+# each of the four pipes, "BEFORE>AFTER" once the client runs.
 pipe_sizes() {
-	python3 - "$NSOCK" "$1" <<-'EOF'
+	python3 - "$NSOCK" "$@" <<-'EOF'
 	import fcntl, os, subprocess, sys
 	GET, SET = 1032, 1031            # F_GETPIPE_SZ, F_SETPIPE_SZ
 	def pipe(size):
@@ -137,7 +137,8 @@ pipe_sizes() {
 	seen = []
 	for size in 65536, 2 << 20:
 	    i, o = pipe(size), pipe(size)
-	    p = subprocess.Popen([sys.argv[1], "-c", "127.0.0.1", sys.argv[2]],
+	    p = subprocess.Popen([sys.argv[1], "-c"] + sys.argv[3:] +
+	                         ["127.0.0.1", sys.argv[2]],
 	                         stdin=i[0], stdout=o[1])
 	    os.write(i[1], b"hello\n")
 	    os.read(o[0], 6)              # the echo: the pump runs
@@ -159,5 +160,16 @@ pipe_sizes() {
 		65536\>1048576|1048576\>1048576|2097152\>2097152) ;;
 		*) echo "pipe size before>after: $pair"; return 1 ;;
 		esac
+	done
+}
+
+@test "over UDP, stdin and stdout pipes keep their size: a bigger one would merge more writes into one datagram" {
+	start_server -u --echo
+	run pipe_sizes "$PORT" -u
+	[ "$status" -eq 0 ]
+	local pair
+	for pair in $output; do
+		[ "${pair%>*}" = "${pair#*>}" ] ||
+		    { echo "pipe size before>after: $pair"; return 1; }
 	done
 }
