@@ -128,6 +128,18 @@ sha() {
 	sha256sum "$1" | cut -d' ' -f1
 }
 
+# both_ways SIZE: a server and a client each send SIZE random bytes to the
+# other at once; each side gets the other's exactly.
+both_ways() {
+	random_file a "$1"
+	random_file b "$1"
+	start_server <a >b.got
+	timeout 20 "$NSOCK" -c 127.0.0.1 "$PORT" <b >a.got
+	wait "$SERVER_PID"
+	same a a.got
+	same b b.got
+}
+
 # same FILE1 FILE2: equal by checksum, with sizes shown when not.
 same() {
 	if [ "$(sha "$1")" != "$(sha "$2")" ]; then

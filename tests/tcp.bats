@@ -34,13 +34,7 @@ peer() {
 }
 
 @test "both directions at once: 16 MiB each way" {
-	random_file a 16M
-	random_file b 16M
-	start_server <a >b.got
-	timeout 20 "$NSOCK" -c 127.0.0.1 "$PORT" <b >a.got
-	wait "$SERVER_PID"
-	same a a.got
-	same b b.got
+	both_ways 16M
 }
 
 @test "a server with stdin /dev/null half-closes at once and still receives 200 MiB" {

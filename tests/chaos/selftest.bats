@@ -10,13 +10,7 @@ load lib
 @test "a transfer under injection arrives exact, and faults of each kind were injected" {
 	export NSOCK_FAULT_STATS=$T/stats NSOCK_FAULT_SHORT=0.3 \
 	    NSOCK_FAULT_EINTR=0.1 NSOCK_FAULT_EAGAIN=0.1
-	random_file a 16M
-	random_file b 16M
-	start_server <a >b.got
-	timeout 20 "$NSOCK" -c 127.0.0.1 "$PORT" <b >a.got
-	wait "$SERVER_PID"
-	same a a.got
-	same b b.got
+	both_ways 16M
 	[ "$(wc -l <stats)" -eq 2 ]	# the server's line and the client's
 	echo "stats: $(cat stats)"
 	[ "$(total short)" -gt 20 ]
