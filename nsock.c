@@ -505,9 +505,9 @@ check_config(struct config *cfg)
 	    "for a TCP session relaying stdin and stdout");
 	only_if(cfg->stats, cfg->role != ROLE_PROBE, "--stats", "for a "
 	    "session, not with -z");
-	only_if(cfg->progress, tcp_session && cfg->model == MODEL_ONCE,
-	    "--progress", "for a TCP client or a one-client server relaying "
-	    "stdin and stdout");
+	only_if(cfg->progress, udp || (tcp_session && cfg->model ==
+	    MODEL_ONCE), "--progress", "for one session: a client, a UDP "
+	    "server or a one-client server relaying stdin and stdout");
 }
 
 static void

@@ -358,6 +358,8 @@ void	meter_tick(struct meter *m, uint64_t sent, uint64_t received,
 	    int64_t now);
 /* Clear the meter line if one is drawn (m may be NULL). */
 void	meter_erase(struct meter *m);
+/* Clear whichever meter line is drawn: report.c, before a message. */
+void	meter_erase_shown(void);
 
 /* signals.c */
 /* Ignore SIGPIPE: a closed peer or stdout is an error we report. */

@@ -187,6 +187,24 @@ finish_connect(int fd, int ms)
 	return 0;
 }
 
+/* -s or -p cannot be resolved: say it is the source, and name only what
+ * the user gave (no "port 0" for an -s alone). */
+static void
+source_failure(const struct config *cfg, char *err, int rc)
+{
+	const char *host = cfg->source_host != NULL ? cfg->source_host : "*";
+	const char *sep = cfg->source_port != NULL ? " port " : "";
+	const char *port = cfg->source_port != NULL ? cfg->source_port : "";
+
+	if (rc == EAI_ADDRFAMILY && cfg->family != AF_UNSPEC)
+		snprintf(err, ERR_STRLEN, "source %.64s has no %s address",
+		    host, cfg->family == AF_INET6 ? "IPv6" : "IPv4");
+	else
+		snprintf(err, ERR_STRLEN, "source %.64s%s%s%.16s: %s", host,
+		    strlen(host) > 64 ? "..." : "", sep, port,
+		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+}
+
 /* -s and -p: the local addresses a client may connect from, into *src
  * (NULL when neither is given); 0, or -1 with err filled in. */
 static int
@@ -200,8 +218,7 @@ resolve_source(const struct config *cfg, struct addrinfo **src, char *err)
 		return 0;
 	if ((rc = resolve(cfg, cfg->source_host, port, AI_PASSIVE, src)) == 0)
 		return 0;
-	gai_failure(err, cfg->source_host != NULL ? cfg->source_host : "*",
-	    port, rc);
+	source_failure(cfg, err, rc);
 	return -1;
 }
 

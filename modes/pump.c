@@ -225,10 +225,8 @@ conn_verb(const struct config *cfg)
 	return cfg->role == ROLE_CLIENT ? "connection to" : "connection from";
 }
 
-/* A server's client errors are its own business: said only under -v.
- * A --progress meter is cleared first: the line starts at column 0. */
+/* A server's client errors are its own business: said only under -v. */
 #define pump_report(p, ...) do {					\
-	meter_erase((p)->meter);					\
 	if (!(p)->c->quiet)						\
 		report(__VA_ARGS__);					\
 	else								\

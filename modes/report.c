@@ -41,6 +41,7 @@ vemit(const char *fmt, va_list ap, const char *tail)
 			n = sizeof(line) - 2;
 	}
 	line[n++] = '\n';
+	meter_erase_shown();	/* --progress: start at column 0 */
 	(void)io_write_all(STDERR_FILENO, line, n);
 	errno = saved;
 }

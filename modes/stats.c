@@ -17,6 +17,11 @@
 
 #define METER_EVERY_MS	250	/* a few redraws a second */
 
+/* The meter whose line is on the terminal: report.c erases it before any
+ * message, so that message starts at column 0. One session a process has
+ * a meter (--progress is refused where sessions run side by side). */
+static struct meter *on_screen;
+
 int64_t
 now_us(void)
 {
@@ -145,6 +150,7 @@ meter_tick(struct meter *m, uint64_t sent, uint64_t received, int64_t now)
 		(void)io_write_all(STDERR_FILENO, line, (size_t)n <
 		    sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	m->drawn = true;
+	on_screen = m;
 }
 
 void
@@ -154,4 +160,11 @@ meter_erase(struct meter *m)
 		return;
 	(void)io_write_all(STDERR_FILENO, "\r\033[K", 4);
 	m->drawn = false;
+	on_screen = NULL;
+}
+
+void
+meter_erase_shown(void)
+{
+	meter_erase(on_screen);
 }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ struct udp {
 	long		 received;
 	int64_t		 last;			/* when a datagram last moved */
 	struct tally	 tally;			/* --stats */
+	struct meter	 meter;			/* --progress */
 };
 
 /* --stats: the run under way. die() ends a UDP run from deep in the loop,
@@ -236,12 +238,14 @@ quiet_ms(const struct udp *u)
 	return u->cfg->timeout_ms;
 }
 
-/* Wait for stdin or the socket; 1 when silence (or a stop) ends it. */
+/* Wait for stdin or the socket; 1 when silence (or a stop) ends it. A
+ * --progress meter due sooner than the silence bound wakes it to redraw. */
 static int
 udp_wait(struct udp *u, const sigset_t *waitmask, struct pollfd pfd[2])
 {
 	struct timespec ts, *tsp = NULL;
 	int quiet = quiet_ms(u), left, r;
+	int64_t now = now_ms(), redraw = meter_due(&u->meter);
 
 	pfd[0].fd = u->sock;
 	pfd[0].events = POLLIN;
@@ -250,10 +254,12 @@ udp_wait(struct udp *u, const sigset_t *waitmask, struct pollfd pfd[2])
 	/* A server has nobody to send stdin to until it hears someone. */
 	if (u->in_eof || (u->cfg->role == ROLE_SERVER && u->peerlen == 0))
 		pfd[1].fd = -1;
-	if (quiet >= 0) {
-		left = (int)(u->last + quiet - now_ms());
-		if (left <= 0)
-			return 1;
+	if (quiet >= 0 && u->last + quiet <= now)
+		return 1;
+	if (quiet >= 0 || redraw >= 0) {
+		left = quiet >= 0 ? (int)(u->last + quiet - now) : INT_MAX;
+		if (redraw >= 0 && redraw - now < left)
+			left = redraw > now ? (int)(redraw - now) : 0;
 		ts.tv_sec = left / 1000;
 		ts.tv_nsec = (long)(left % 1000) * 1000000;
 		tsp = &ts;
@@ -263,6 +269,9 @@ udp_wait(struct udp *u, const sigset_t *waitmask, struct pollfd pfd[2])
 		die(EXIT_RUNTIME, "poll:");
 	if (r == -1)
 		pfd[0].revents = pfd[1].revents = 0;
+	if (u->meter.on)
+		meter_tick(&u->meter, u->tally.sent, u->tally.received,
+		    now_ms());
 	return sig_stopping() ? 1 : 0;
 }
 
@@ -308,11 +317,13 @@ udp_run(struct udp *u, const sigset_t *waitmask)
 		die(EXIT_RUNTIME, "datagram buffer:");
 	u->tally.datagrams = true;
 	u->tally.start_us = now_us();
+	meter_init(&u->meter, u->cfg, u->in);
 	if (u->cfg->stats) {
 		stats_run = u;
 		atexit(print_stats);
 	}
 	status = udp_loop(u, waitmask);
+	meter_erase(&u->meter);
 	print_stats();
 	free(u->buf);
 	close(u->sock);

@@ -105,7 +105,18 @@ fails_with() {
 @test "-s a name that does not resolve: exit 1, naming it" {
 	run --separate-stderr timeout 10 "$NSOCK" -s nosuch.invalid -c 127.0.0.1 80
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == "nsock: resolve nosuch.invalid port 0: "* ]]
+	[[ "$stderr" == "nsock: source nosuch.invalid: "* ]]
+	run --separate-stderr timeout 10 "$NSOCK" -s nosuch.invalid -p 4000 \
+	    -c 127.0.0.1 80
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "nsock: source nosuch.invalid port 4000: "* ]]
+}
+
+@test "-4 or -6 with an -s of the other family: exit 1, saying so" {
+	fails_with 1 "nsock: source 127.0.0.1 has no IPv6 address" \
+	    "$NSOCK" -6 -s 127.0.0.1 -c ::1 80
+	fails_with 1 "nsock: source ::1 has no IPv4 address" \
+	    "$NSOCK" -4 -s ::1 -c 127.0.0.1 80
 }
 
 @test "-s of one family, a server of the other: exit 1, naming both" {

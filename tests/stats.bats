@@ -175,10 +175,10 @@ sys.exit(p.wait())
 	[ "$status" -eq 2 ]
 	run --separate-stderr "$NSOCK" -l --fork --progress 127.0.0.1 0
 	[ "$status" -eq 2 ]
-	[[ "$stderr" == *"--progress: only for a TCP client or a one-client server"* ]]
-	run --separate-stderr "$NSOCK" -u --progress 127.0.0.1 9
-	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--progress: only for one session: a client, a UDP server or a one-client server"* ]]
 	run --separate-stderr "$NSOCK" -l --echo --progress 127.0.0.1 0
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$NSOCK" -l -k --progress 127.0.0.1 0
 	[ "$status" -eq 2 ]
 }
 
@@ -221,4 +221,33 @@ sys.exit(p.wait())
 	[[ "$output" == *$'\r'"sent 0 B, received 1.0 MB, "* ]]
 	[[ "$output" != *"%"* && "$output" != *ETA* ]]
 	[[ "$output" == *$'\r\e[K' ]]
+}
+
+@test "--progress -u on a terminal: a file's datagrams, 100%, erased at the end" {
+	random_file up 1M
+	start_server -u -w 2 </dev/null >srv.out
+	# The client lingers 1 s for replies after its stdin ends: the meter
+	# is redrawn meanwhile, though nothing moves.
+	with_tty_stderr shown timeout 20 "$NSOCK" -u --progress 127.0.0.1 \
+	    "$PORT" <up
+	local output
+	output=$(<shown)
+	[[ "$output" == *$'\r'"sent 1.0 MB (100%), received 0 B, "*"/s, 0:0"* ]]
+	[[ "$output" == *$'\r\e[K' ]]
+	[[ "$output" != *$'\n'* ]]
+	wait "$SERVER_PID"
+	same up srv.out
+}
+
+@test "--progress: the meter is erased before an error line, which starts at column 0" {
+	start_server -u </dev/null >/dev/null
+	# The server is gone 0.3 s on: the second datagram, at 0.8 s, is
+	# refused; by then the meter has been drawn.
+	{ sleep 0.3; kill "$SERVER_PID"; } &
+	with_tty_stderr shown timeout 20 "$NSOCK" -u --progress 127.0.0.1 \
+	    "$PORT" < <(printf ping; sleep 0.8; printf ping; sleep 1) || true
+	local output
+	output=$(<shown)
+	[[ "$output" == $'\r'"sent 4 B, "* ]]
+	[[ "$output" == *$'\r\e[K'"nsock: connection to 127.0.0.1 port $PORT: Connection refused"$'\r' ]]
 }
