@@ -84,7 +84,7 @@ tsan: deps nsock-tsan
 CHAOS_SEEDS ?= 1 2 3
 CHAOS_FILES ?= tests/tcp.bats tests/udp.bats tests/interop.bats tests/zerocopy.bats \
 	       tests/servers.bats tests/timeouts.bats tests/probe.bats tests/unix.bats \
-	       tests/abuse.bats
+	       tests/abuse.bats tests/stalls.bats
 
 tests/chaos/fault.so: tests/chaos/fault.c
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -shared -o $@ $< -ldl -pthread

@@ -123,6 +123,7 @@ struct dir {
 					 * every client gets whole */
 	off_t		 pos;
 	bool		 whole_chunks;	/* `to` is shared: io_write_chunk */
+	int		 cancel_fd;	/* its wait ends when this is readable */
 	int		 err;		/* errno of the failure that ended it */
 	bool		 err_on_write;	/* the failure was on to, not from */
 	uint64_t	 moved;		/* bytes written to `to` */
@@ -200,6 +201,8 @@ struct server {
 	int64_t		 retry_at;	/* EMFILE: accept again then */
 	int		 stop[2];	/* readable once stopping (signal) */
 	int		 wake[2];	/* a worker ended, or SIGCHLD */
+	int		 spare[2];	/* the next client's hub pipe or broker
+					 * socketpair, made before its accept */
 	pid_t		*kids;		/* --fork: the children alive */
 	size_t		 nkids;
 };
@@ -251,8 +254,10 @@ int	io_stdio_nonblock(int *in, int *out, bool grow_pipes);
 /* From now on io_write_chunk writes each chunk whole under a lock that
  * threads and forked children share. 0 or -1. */
 int	io_share_stdout(void);
-/* Write all of buf to fd, no other chunk in between; len or -1. */
-ssize_t	io_write_chunk(int fd, const void *buf, size_t len);
+/* Write all of buf to fd, no other chunk in between; len or -1. A reader
+ * of fd who never reads cannot hold the server: once cancel_fd (the stop
+ * pipe; -1: none) is readable, it gives up with ECANCELED. */
+ssize_t	io_write_chunk(int fd, const void *buf, size_t len, int cancel_fd);
 /* Put stdio flags back as they were: at exit, and before a deadly signal
  * (io_stdio_nonblock arranges both). Async-signal-safe. */
 void	io_stdio_restore(void);
@@ -382,10 +387,15 @@ bool	sig_stopping(void);
 
 /* hub.c */
 /* A hub for stream stdin in, or NULL with errno set. */
-struct hub *hub_new(int in);
-/* A descriptor a new client reads the stream from (its own pipe), or -1
- * once stdin has ended (errno 0) or on failure (errno set). */
-int	hub_join(struct hub *h);
+struct hub *hub_new(const struct config *cfg, int in);
+/* Has stdin not ended yet: do new clients get it? */
+bool	hub_open(const struct hub *h);
+/* Hand the stream to peer through pipe_w, the write end of a non-blocking
+ * pipe (the hub closes it when done); 0, or -1 (ENOMEM, pipe_w untouched). */
+int	hub_join(struct hub *h, const char *peer, int pipe_w);
+/* How long poll may sleep before a stalled client is to be dropped; -1:
+ * no bound. */
+int	hub_timeout_ms(const struct hub *h);
 /* How many descriptors hub_events may fill. */
 size_t	hub_size(const struct hub *h);
 /* The descriptors the hub waits for, into pfd; how many. */

@@ -5,78 +5,87 @@
  * connected at that moment. The hub reads one chunk, hands it to every
  * client through a pipe of the client's own (the pump reads that pipe as
  * its stdin), and reads the next chunk only when every client has taken
- * this one: the slowest client sets the pace, and memory stays one chunk.
- * A client that has gone (EPIPE) is dropped quietly. When stdin ends, every
- * pipe is closed, so each client's sending side ends, and clients that come
- * later get no stdin at all. The hub lives in one thread of one process.
+ * this one: memory stays one chunk, and a slow client sets the pace. A
+ * client that takes nothing for HUB_STALL_MS while others wait for it is
+ * stalled, not slow: it is dropped (said under -v), as the broker drops
+ * one, so that it never stops the others. A client that has gone (EPIPE)
+ * is dropped quietly. A dropped client's pipe is closed: its sending side
+ * ends. When stdin ends, every pipe is closed, and clients that come later
+ * get no stdin at all. The hub lives in one thread of one process.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "nsock.h"
 
 #define HUB_CHUNK	65536	/* one pipe's worth */
+#define HUB_STALL_MS	2000	/* taking nothing this long, others waiting */
+
+struct taker {
+	int		 fd;		/* its pipe, write end */
+	size_t		 sent;		/* how much of the chunk it has taken */
+	int64_t		 took_at;	/* when it last took a byte */
+	char		 peer[ADDR_STRLEN];
+};
 
 struct hub {
+	const struct config *cfg;
 	int		 in;
 	bool		 eof;
 	size_t		 len;		/* bytes in chunk, 0: none pending */
 	char		 chunk[HUB_CHUNK];
-	int		*fd;		/* each client's pipe, write end */
-	size_t		*sent;		/* how much of chunk it has taken */
+	struct taker	*t;
 	size_t		 n;
 	size_t		 cap;
 };
 
 struct hub *
-hub_new(int in)
+hub_new(const struct config *cfg, int in)
 {
 	struct hub *h = calloc(1, sizeof(*h));
 
-	if (h != NULL)
+	if (h != NULL) {
+		h->cfg = cfg;
 		h->in = in;
+	}
 	return h;
 }
 
-int
-hub_join(struct hub *h)
+bool
+hub_open(const struct hub *h)
 {
-	int p[2];
-	size_t cap;
+	return !h->eof;
+}
 
-	errno = 0;
-	if (h->eof)
-		return -1;
+int
+hub_join(struct hub *h, const char *peer, int pipe_w)
+{
+	struct taker *t;
+
 	if (h->n == h->cap) {
-		cap = h->cap ? 2 * h->cap : 16;
-		int *fd = realloc(h->fd, cap * sizeof(*fd));
-		if (fd != NULL)
-			h->fd = fd;
-		size_t *sent = realloc(h->sent, cap * sizeof(*sent));
-		if (sent != NULL)
-			h->sent = sent;
-		if (fd == NULL || sent == NULL)
+		size_t cap = h->cap ? 2 * h->cap : 16;
+
+		if ((t = realloc(h->t, cap * sizeof(*t))) == NULL)
 			return -1;
+		h->t = t;
 		h->cap = cap;
 	}
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1)
-		return -1;
-	h->fd[h->n] = p[1];
-	h->sent[h->n] = h->len;	/* not the chunk already under way */
-	h->n++;
-	return p[0];
+	t = &h->t[h->n++];
+	t->fd = pipe_w;
+	t->sent = h->len;	/* not the chunk already under way */
+	t->took_at = now_ms();
+	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	return 0;
 }
 
 static void
 drop(struct hub *h, size_t i)
 {
-	close(h->fd[i]);
-	h->n--;
-	h->fd[i] = h->fd[h->n];
-	h->sent[i] = h->sent[h->n];
+	close(h->t[i].fd);
+	h->t[i] = h->t[--h->n];
 }
 
 void
@@ -90,8 +99,7 @@ void
 hub_free(struct hub *h)
 {
 	hub_forget(h);
-	free(h->fd);
-	free(h->sent);
+	free(h->t);
 	free(h);
 }
 
@@ -112,45 +120,87 @@ hub_events(const struct hub *h, struct pollfd *pfd)
 		pfd[k++].events = POLLIN;
 	}
 	for (i = 0; i < h->n; i++)
-		if (h->sent[i] < h->len) {
-			pfd[k].fd = h->fd[i];
+		if (h->t[i].sent < h->len) {
+			pfd[k].fd = h->t[i].fd;
 			pfd[k++].events = POLLOUT;
 		}
 	return k;
 }
 
-/* Hand the chunk on; true once every client has all of it. */
+/* Is anyone held back: has some client taken the whole chunk? */
 static bool
-hand_out(struct hub *h)
+someone_waits(const struct hub *h)
 {
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		if (h->t[i].sent == h->len)
+			return true;
+	return false;
+}
+
+int
+hub_timeout_ms(const struct hub *h)
+{
+	int64_t first = -1, now;
+	size_t i;
+
+	if (h->len == 0 || !someone_waits(h))
+		return -1;
+	for (i = 0; i < h->n; i++)
+		if (h->t[i].sent < h->len &&
+		    (first == -1 || h->t[i].took_at < first))
+			first = h->t[i].took_at;
+	now = now_ms();
+	return first + HUB_STALL_MS <= now ? 0 :
+	    (int)(first + HUB_STALL_MS - now);
+}
+
+/* Hand the chunk on; drop clients gone or stalled. True once every client
+ * left has all of it. */
+static bool
+hand_out(struct hub *h, int64_t now)
+{
+	bool waits = someone_waits(h);
+	struct taker *t;
 	size_t i = 0;
 	ssize_t w;
-	bool all = true;
 
 	while (i < h->n) {
-		if (h->sent[i] < h->len) {
-			w = io_write(h->fd[i], h->chunk + h->sent[i],
-			    h->len - h->sent[i]);
+		t = &h->t[i];
+		if (t->sent < h->len) {
+			w = io_write(t->fd, h->chunk + t->sent,
+			    h->len - t->sent);
 			if (w == -1) {		/* the client has gone */
 				drop(h, i);
 				continue;
 			}
-			if (w > 0)
-				h->sent[i] += (size_t)w;
+			if (w > 0) {
+				t->sent += (size_t)w;
+				t->took_at = now;
+			} else if (waits && now - t->took_at >= HUB_STALL_MS) {
+				verbose(h->cfg, "stdin: dropped %s: it takes "
+				    "nothing while others wait", t->peer);
+				drop(h, i);
+				continue;
+			}
 		}
-		all = all && h->sent[i] == h->len;
 		i++;
 	}
-	return all;
+	for (i = 0; i < h->n; i++)
+		if (h->t[i].sent < h->len)
+			return false;
+	return true;
 }
 
 void
 hub_step(struct hub *h)
 {
+	int64_t now = now_ms();
 	ssize_t r;
 	size_t i;
 
-	if (h->len > 0 && hand_out(h))
+	if (h->len > 0 && hand_out(h, now))
 		h->len = 0;
 	if (h->len > 0 || h->eof || h->n == 0)
 		return;
@@ -165,8 +215,10 @@ hub_step(struct hub *h)
 		return;
 	}
 	h->len = (size_t)r;
-	for (i = 0; i < h->n; i++)
-		h->sent[i] = 0;
-	if (hand_out(h))
+	for (i = 0; i < h->n; i++) {
+		h->t[i].sent = 0;
+		h->t[i].took_at = now;	/* a new chunk: the clock starts */
+	}
+	if (hand_out(h, now))
 		h->len = 0;
 }

@@ -139,18 +139,24 @@ io_recvmmsg(int fd, struct mmsghdr *msg, unsigned n)
 	return r;
 }
 
-int
-io_write_all(int fd, const void *buf, size_t len)
+/* io_write_all, giving up (ECANCELED) once cancel_fd is readable. */
+static int
+write_all_until(int fd, const void *buf, size_t len, int cancel_fd)
 {
 	const char *p = buf;
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	struct pollfd pfd[2] = { { .fd = fd, .events = POLLOUT },
+	    { .fd = cancel_fd, .events = POLLIN } };
 	ssize_t n;
 
 	while (len > 0) {
 		n = io_write(fd, p, len);
 		if (n == IO_AGAIN) {
-			if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			if (poll(pfd, 2, -1) == -1 && errno != EINTR)
 				return -1;
+			if (pfd[1].revents != 0) {
+				errno = ECANCELED;
+				return -1;
+			}
 			continue;
 		}
 		if (n == -1)
@@ -159,6 +165,12 @@ io_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+io_write_all(int fd, const void *buf, size_t len)
+{
+	return write_all_until(fd, buf, len, -1);
 }
 
 /*
@@ -189,14 +201,14 @@ io_share_stdout(void)
 }
 
 ssize_t
-io_write_chunk(int fd, const void *buf, size_t len)
+io_write_chunk(int fd, const void *buf, size_t len, int cancel_fd)
 {
 	int r;
 
 	if (stdout_lock != NULL &&
 	    pthread_mutex_lock(stdout_lock) == EOWNERDEAD)
 		pthread_mutex_consistent(stdout_lock);	/* a child died */
-	r = io_write_all(fd, buf, len);
+	r = write_all_until(fd, buf, len, cancel_fd);
 	if (stdout_lock != NULL)
 		pthread_mutex_unlock(stdout_lock);
 	return r == -1 ? -1 : (ssize_t)len;

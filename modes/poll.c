@@ -170,6 +170,8 @@ loop_add(struct loop *l, struct pconn *pc)
 		pc->c.sock = -1;
 	} else {
 		pump_init(&pc->p, cfg, &pc->c);
+		/* ...but a chunk waiting on stdout must see it too. */
+		pc->p.down.cancel_fd = l->srv->stop[0];
 		if (cfg->timeout_ms >= 0 && l->next_sweep < 0)
 			l->next_sweep = pc->p.last + cfg->timeout_ms;
 	}

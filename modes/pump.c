@@ -87,7 +87,8 @@ dir_drain(struct dir *d)
 		if (n == -1 && errno == EINVAL && zc_unpipe(d) == 0)
 			return dir_drain(d);	/* to refuses splice */
 	} else if (d->whole_chunks)
-		n = io_write_chunk(d->to, d->buf + d->off, d->len);
+		n = io_write_chunk(d->to, d->buf + d->off, d->len,
+		    d->cancel_fd);
 	else
 		n = io_write(d->to, d->buf + d->off, d->len);
 	if (n == -1)
@@ -212,7 +213,8 @@ flush_received(struct dir *down)
 	    (errno != EINVAL || zc_unpipe(down) == -1))
 		return;
 	if (down->len > 0 && (down->whole_chunks ?
-	    io_write_chunk(down->to, down->buf + down->off, down->len) != -1 :
+	    io_write_chunk(down->to, down->buf + down->off, down->len,
+	    down->cancel_fd) != -1 :
 	    io_write_all(down->to, down->buf + down->off, down->len) == 0)) {
 		down->moved += down->len;
 		down->len = 0;
@@ -319,6 +321,7 @@ pump_init(struct pump *p, const struct config *cfg, const struct conn *c)
 	p->up.shut_to = !cfg->no_shutdown;
 	p->up.positional = c->in_positional;
 	p->down.whole_chunks = c->out_shared;
+	p->down.cancel_fd = c->stop_fd;
 	if (cfg->echo) {		/* the peer's bytes go back to it */
 		p->up.eof = p->up.done = true;
 		p->down.to = c->sock;

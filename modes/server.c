@@ -71,7 +71,7 @@ share_stdio(struct server *srv)
 		return (srv->broker = broker_new(srv->cfg)) == NULL ? -1 : 0;
 	if (!shares_clients(srv->cfg))
 		return 0;
-	if (!srv->in_file && (srv->hub = hub_new(srv->in)) == NULL)
+	if (!srv->in_file && (srv->hub = hub_new(srv->cfg, srv->in)) == NULL)
 		return -1;
 	/* One process has one writer; threads and children need the lock. */
 	return srv->cfg->model == MODEL_POLL ? 0 : io_share_stdout();
@@ -98,6 +98,7 @@ srv_open(struct server *srv, const struct config *cfg)
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	srv->stop[0] = srv->stop[1] = srv->wake[0] = srv->wake[1] = -1;
+	srv->spare[0] = srv->spare[1] = -1;
 	if ((srv->lfd = net_listen(cfg, srv->local, err)) == -1)
 		die(EXIT_RUNTIME, "%s", err);
 	verbose(cfg, "listening on %s", srv->local);
@@ -223,7 +224,8 @@ srv_backoff_ms(const struct server *srv)
 {
 	int64_t now = now_ms();
 	int ms = now < srv->retry_at ? (int)(srv->retry_at - now) : -1;
-	int stall = srv->broker != NULL ? broker_timeout_ms(srv->broker) : -1;
+	int stall = srv->broker != NULL ? broker_timeout_ms(srv->broker) :
+	    srv->hub != NULL ? hub_timeout_ms(srv->hub) : -1;
 
 	return stall >= 0 && (ms < 0 || stall < ms) ? stall : ms;
 }
@@ -253,36 +255,72 @@ srv_wait_turn(struct server *srv)
 	return -1;
 }
 
-/* The stdin this client reads: the file at its own offset, a pipe from
- * the hub, or stdin itself (one client at a time). */
+/* The pipe (hub) or socketpair (broker) the next client will need, made
+ * before it is accepted: out of descriptors, that client waits in the
+ * backlog as it would for accept itself, never taken and served nothing. */
+static int
+reserve_pair(struct server *srv)
+{
+	if (srv->spare[0] != -1 || (srv->broker == NULL &&
+	    (srv->hub == NULL || !hub_open(srv->hub))))
+		return 0;
+	if (srv->broker != NULL)
+		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0, srv->spare);
+	return pipe2(srv->spare, O_CLOEXEC | O_NONBLOCK);
+}
+
 static void
+close_spare(struct server *srv)
+{
+	if (srv->spare[0] != -1) {
+		close(srv->spare[0]);
+		close(srv->spare[1]);
+	}
+	srv->spare[0] = srv->spare[1] = -1;
+}
+
+/* The stdin this client reads: the file at its own offset, a pipe from
+ * the hub (none once stdin has ended), or stdin itself (one at a time). */
+static int
 conn_stdin(struct server *srv, struct conn *c)
 {
 	c->in = srv->in;
 	c->in_positional = srv->in_file;
-	if (srv->hub != NULL) {
-		c->in = hub_join(srv->hub);	/* -1: stdin has ended */
-		c->in_owned = c->in != -1;
-	}
+	if (srv->hub == NULL)
+		return 0;
+	c->in = -1;
+	if (!hub_open(srv->hub))
+		return 0;
+	if (hub_join(srv->hub, c->peer, srv->spare[1]) == -1)
+		return -1;
+	c->in = srv->spare[0];
+	c->in_owned = true;
+	srv->spare[0] = srv->spare[1] = -1;	/* the hub's and c's now */
+	return 0;
 }
 
 /* --broker: the client's worker talks to the broker over a socketpair. */
 static int
 conn_broker(struct server *srv, struct conn *c)
 {
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0, sv) == -1)
+	if (broker_join(srv->broker, srv->spare[0], c->peer) == -1)
 		return -1;
-	if (broker_join(srv->broker, sv[0], c->peer) == -1) {
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
-	c->in = c->out = sv[1];
+	c->in = c->out = srv->spare[1];
 	c->in_owned = c->broker = true;
+	srv->spare[0] = srv->spare[1] = -1;	/* the broker's and c's now */
 	return 0;
+}
+
+/* Out of descriptors or memory: accept nothing for a while. */
+static void
+back_off(struct server *srv, const char *what)
+{
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+	    errno == ENOMEM) {
+		verbose(srv->cfg, "%s on %s:", what, srv->local);
+		srv->retry_at = now_ms() + EMFILE_BACKOFF_MS;
+	}
 }
 
 /* Close the listener; a -U socket file names nothing any more: remove it. */
@@ -300,12 +338,13 @@ srv_accept(struct server *srv, struct conn *c)
 	const struct config *cfg = srv->cfg;
 
 	memset(c, 0, sizeof(*c));
+	if (reserve_pair(srv) == -1) {
+		back_off(srv, srv->broker != NULL ? "socketpair for the next "
+		    "client" : "pipe for the next client");
+		return -1;
+	}
 	if (access_accept(cfg, srv->lfd, c) == -1) {
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-		    errno == ENOMEM) {
-			verbose(cfg, "accept on %s:", srv->local);
-			srv->retry_at = now_ms() + EMFILE_BACKOFF_MS;
-		}
+		back_off(srv, "accept");
 		return -1;
 	}
 	verbose(cfg, "connection from %s", c->peer);
@@ -315,10 +354,10 @@ srv_accept(struct server *srv, struct conn *c)
 	}
 	c->out = srv->out;
 	c->out_shared = shares_clients(cfg);
-	if (srv->broker == NULL)
-		conn_stdin(srv, c);
-	else if (conn_broker(srv, c) == -1) {
-		verbose(cfg, "broker for %s:", c->peer);
+	if ((srv->broker == NULL ? conn_stdin(srv, c) :
+	    conn_broker(srv, c)) == -1) {
+		verbose(cfg, "%s for %s:", srv->broker != NULL ? "broker" :
+		    "stdin", c->peer);
 		close(c->sock);
 		return -1;
 	}
@@ -482,6 +521,7 @@ srv_spawn(struct server *srv, struct conn *c)
 		 * and SIGTERM from the parent simply ends us. */
 		sig_default();
 		close(srv->lfd);
+		close_spare(srv);
 		if (srv->hub != NULL)
 			hub_forget(srv->hub);
 		if (srv->broker != NULL)
@@ -532,13 +572,14 @@ srv_close(struct server *srv)
 	if (srv_stopping(srv)) {
 		/* Threads and pumps saw the stop pipe; children get told. */
 		signal_kids(srv, SIGTERM);
-		if (!wait_all(srv, 800)) {
+		if (!wait_all(srv, 600)) {
 			signal_kids(srv, SIGKILL);
 			(void)wait_all(srv, 200);
 		}
 		verbose(srv->cfg, "stopped by a signal");
 	} else
 		(void)wait_all(srv, -1);
+	close_spare(srv);
 	/* Only this thread ever touches the hub and the broker. */
 	if (srv->hub != NULL)
 		hub_free(srv->hub);
