@@ -36,7 +36,9 @@ deps:
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: deps nsock
+# tests/chaos/fault.so too: servers.bats runs --poll on its poll(2)
+# fallback with epoll_create1 failing (NSOCK_FAULT_NO_EPOLL).
+test: deps nsock tests/chaos/fault.so
 	@tests/run
 
 # The same suite against ./nsock-asan, built under ASan and UBSan in
@@ -57,7 +59,7 @@ build/asan/%.o: %.c nsock.h
 nsock-asan: $(SRCS:%.c=build/asan/%.o)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
-asan: deps nsock-asan
+asan: deps nsock-asan tests/chaos/fault.so
 	$(SAN_ENV) NSOCK=$(CURDIR)/nsock-asan tests/run
 
 # ThreadSanitizer over what runs threads: the --threads tests.

@@ -5,17 +5,28 @@
  * -e, the command runs in a child watched through a pidfd, and the loop
  * stays single-threaded.
  *
- * The connections' descriptors live in an epoll set, so a round costs what
- * is ready, not how many are connected: 10,000 idle clients cost nothing.
- * Each connection remembers what it registered and changes it only when
- * its pump wants something else. The server's own few descriptors (stop,
- * wake, listener, hub, broker) go to poll(2) with the epoll descriptor
- * among them, as srv_wait_turn does. A descriptor epoll refuses (a regular
- * file or /dev/null, which are always ready; stdout registered by another
- * connection) makes its connection "busy": it runs every round while it
- * waits on that descriptor, and the round does not sleep. An -e command
- * without a pidfd (EMFILE, an old kernel) is looked at every round, and
- * rounds then sleep at most PIDLESS_MS.
+ * Each connection remembers, slot by slot, what it waits for, and changes
+ * a slot only when its pump wants something else. The loop waits on one
+ * of two backends; only watch_set, round_fill, collect_ready and
+ * serve_poll know which:
+ *
+ * epoll(7), where it can be had: the connections' descriptors live in an
+ * epoll set, so a round costs what is ready, not how many are connected:
+ * 10,000 idle clients cost nothing. The server's own few descriptors
+ * (stop, wake, listener, hub, broker) go to poll(2) with the epoll
+ * descriptor among them, as srv_wait_turn does. A descriptor epoll
+ * refuses (a regular file or /dev/null, which are always ready; stdout
+ * registered by another connection) makes its connection "busy": it runs
+ * every round while it waits on that descriptor, and the round does not
+ * sleep.
+ *
+ * poll(2), when epoll_create1 fails (ENOSYS under a seccomp filter,
+ * EMFILE, ENOMEM): each round's array is the server's descriptors and then
+ * every connection's slots, and a round costs how many are connected.
+ * poll(2) refuses nothing, so no connection is busy.
+ *
+ * An -e command without a pidfd (EMFILE, an old kernel) is looked at every
+ * round, and rounds then sleep at most PIDLESS_MS.
  */
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -25,6 +36,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "nsock.h"
@@ -36,8 +48,8 @@
 				 * rest are seen next round */
 
 struct watch {
-	int		 fd;		/* registered (or refused), or -1 */
-	uint32_t	 events;
+	int		 fd;		/* waited on, or -1 */
+	short		 events;	/* POLLIN, POLLOUT */
 	bool		 refused;	/* epoll cannot watch it for us */
 };
 
@@ -55,7 +67,7 @@ struct pconn {
 
 struct loop {
 	struct server	*srv;
-	int		 epfd;
+	int		 epfd;		/* or -1: poll(2) */
 	struct pconn	**conn;
 	size_t		 n;
 	size_t		 cap;
@@ -64,7 +76,8 @@ struct loop {
 	struct pconn	**ready;	/* this round's, each once */
 	uint64_t	 round;
 	int64_t		 next_sweep;	/* -w: earliest idle deadline, or -1 */
-	struct pollfd	*pfd;
+	struct pollfd	*pfd;		/* the round's poll array */
+	struct pconn	**owner;	/* poll(2): whose pfd[i] is */
 	size_t		 pfd_cap;
 };
 
@@ -75,16 +88,14 @@ epoll_bits(short events)
 	    (events & POLLOUT ? EPOLLOUT : 0);
 }
 
-/* Make one slot of the epoll set say what pfd says now. */
+/* Make the epoll set say what pfd says now instead of what w says. */
 static void
-watch_set(struct loop *l, struct pconn *pc, struct watch *w,
+epoll_change(struct loop *l, struct pconn *pc, struct watch *w,
     const struct pollfd *pfd)
 {
 	struct epoll_event ev = { .events = epoll_bits(pfd->events),
 	    .data.ptr = pc };
 
-	if (w->fd == pfd->fd && w->events == ev.events)
-		return;
 	if (w->fd != -1 && !w->refused && w->fd != pfd->fd)
 		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 	if (pfd->fd == -1)
@@ -95,8 +106,20 @@ watch_set(struct loop *l, struct pconn *pc, struct watch *w,
 	else
 		w->refused = epoll_ctl(l->epfd, EPOLL_CTL_ADD, pfd->fd,
 		    &ev) == -1;
+}
+
+/* Make one slot say what pfd says now. With poll(2), the next round's
+ * array is built from the slots: nothing else to tell. */
+static void
+watch_set(struct loop *l, struct pconn *pc, struct watch *w,
+    const struct pollfd *pfd)
+{
+	if (w->fd == pfd->fd && w->events == pfd->events)
+		return;
+	if (l->epfd != -1)
+		epoll_change(l, pc, w, pfd);
 	w->fd = pfd->fd;
-	w->events = ev.events;
+	w->events = pfd->events;
 }
 
 /* Register what the connection waits for now; note if it is busy. */
@@ -111,7 +134,7 @@ conn_watch(struct loop *l, struct pconn *pc)
 		(void)pump_events(&pc->p, pfd);
 	else {
 		for (i = 0; i < FDS_PER_CONN; i++)
-			pfd[i].fd = -1;
+			pfd[i] = (struct pollfd){ .fd = -1 };
 		pfd[0].fd = pc->pidfd;
 		pfd[0].events = POLLIN;
 	}
@@ -241,33 +264,37 @@ conn_run(struct loop *l, struct pconn *pc)
 		conn_watch(l, pc);
 }
 
-/* The connections epoll says are ready, and the busy ones, each once. */
+/* Put pc on this round's ready list, if it is not on it yet. */
+static void
+take(struct loop *l, struct pconn *pc, size_t *k)
+{
+	if (pc->round != l->round) {
+		pc->round = l->round;
+		l->ready[(*k)++] = pc;
+	}
+}
+
+/* The connections the round's wait says are ready (epoll_wait's events,
+ * or poll(2)'s entries past the server's nsrv), and the busy ones. */
 static size_t
-collect_ready(struct loop *l, bool epoll_ready)
+collect_ready(struct loop *l, size_t nsrv, size_t nfds)
 {
 	struct epoll_event ev[EVENTS_MAX];
-	struct pconn *pc;
 	size_t i, k = 0;
 	int n = 0;
 
 	l->round++;
-	if (epoll_ready &&
+	if (l->epfd != -1 && l->pfd[nsrv].revents != 0 &&
 	    (n = epoll_wait(l->epfd, ev, EVENTS_MAX, 0)) == -1)
 		n = 0;			/* EINTR: next round */
-	for (i = 0; i < (size_t)n; i++) {
-		pc = ev[i].data.ptr;
-		if (pc->round != l->round) {
-			pc->round = l->round;
-			l->ready[k++] = pc;
-		}
-	}
-	for (i = 0; l->nbusy + l->npidless > 0 && i < l->n; i++) {
-		pc = l->conn[i];
-		if ((pc->busy || pc->pidless) && pc->round != l->round) {
-			pc->round = l->round;
-			l->ready[k++] = pc;
-		}
-	}
+	for (i = 0; i < (size_t)n; i++)
+		take(l, ev[i].data.ptr, &k);
+	for (i = nsrv; l->epfd == -1 && i < nfds; i++)
+		if (l->pfd[i].revents != 0)
+			take(l, l->owner[i], &k);
+	for (i = 0; l->nbusy + l->npidless > 0 && i < l->n; i++)
+		if (l->conn[i]->busy || l->conn[i]->pidless)
+			take(l, l->conn[i], &k);
 	return k;
 }
 
@@ -313,31 +340,65 @@ round_wait(const struct loop *l)
 	return wait;
 }
 
-/* One round: wait for the server's descriptors and the epoll set, then
- * serve what is ready. */
+static void
+pfd_set(struct loop *l, size_t i, int fd, short events, struct pconn *pc)
+{
+	l->pfd[i].fd = fd;
+	l->pfd[i].events = events;
+	l->pfd[i].revents = 0;
+	l->owner[i] = pc;
+}
+
+/* Fill the round's poll array: the server's descriptors (*nsrv of them),
+ * then the epoll descriptor, or with poll(2) every slot of every
+ * connection. How many entries in all. */
+static size_t
+round_fill(struct loop *l, size_t *nsrv)
+{
+	size_t i, k, want = srv_events_max(l->srv) +
+	    (l->epfd != -1 ? 1 : FDS_PER_CONN * l->n);
+	struct pconn *pc;
+	void *p;
+	int j;
+
+	if (want > l->pfd_cap) {
+		if ((p = realloc(l->pfd, 2 * want * sizeof(*l->pfd))) == NULL)
+			die(EXIT_RUNTIME, "poll set:");
+		l->pfd = p;
+		if ((p = realloc(l->owner, 2 * want * sizeof(*l->owner))) ==
+		    NULL)
+			die(EXIT_RUNTIME, "poll set:");
+		l->owner = p;
+		l->pfd_cap = 2 * want;
+	}
+	k = *nsrv = (size_t)srv_events(l->srv, l->pfd);
+	if (l->epfd != -1)
+		pfd_set(l, k++, l->epfd, POLLIN, NULL);
+	for (i = 0; l->epfd == -1 && i < l->n; i++) {
+		pc = l->conn[i];
+		for (j = 0; j < FDS_PER_CONN; j++)
+			if (pc->w[j].fd != -1)
+				pfd_set(l, k++, pc->w[j].fd, pc->w[j].events,
+				    pc);
+	}
+	return k;
+}
+
+/* One round: wait for the server's descriptors and the connections',
+ * then serve what is ready. A client accepted meanwhile is not in the
+ * array (it is added at the end of l->conn), and none ends before
+ * collect_ready, so l->owner is still true there. */
 static void
 loop_round(struct loop *l)
 {
-	struct pollfd *pfd;
-	size_t i, k, want = srv_events_max(l->srv) + 1;
-	int nsrv;
+	size_t i, k, nsrv, nfds = round_fill(l, &nsrv);
 
-	if (want > l->pfd_cap) {
-		if ((pfd = realloc(l->pfd, 2 * want * sizeof(*pfd))) == NULL)
-			die(EXIT_RUNTIME, "poll set:");
-		l->pfd = pfd;
-		l->pfd_cap = 2 * want;
-	}
-	nsrv = srv_events(l->srv, l->pfd);
-	l->pfd[nsrv].fd = l->epfd;
-	l->pfd[nsrv].events = POLLIN;
-	l->pfd[nsrv].revents = 0;
-	if (poll(l->pfd, (nfds_t)nsrv + 1, round_wait(l)) == -1 &&
+	if (poll(l->pfd, (nfds_t)nfds, round_wait(l)) == -1 &&
 	    errno != EINTR)
 		die(EXIT_RUNTIME, "poll:");
 	if (srv_after_poll(l->srv, l->pfd))
 		accept_all(l);
-	k = collect_ready(l, l->pfd[nsrv].revents != 0);
+	k = collect_ready(l, nsrv, nfds);
 	for (i = 0; i < k; i++)
 		conn_run(l, l->ready[i]);
 	sweep_idle(l);
@@ -369,13 +430,15 @@ serve_poll(struct server *srv)
 	struct loop l = { .srv = srv, .next_sweep = -1 };
 
 	if ((l.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		die(EXIT_RUNTIME, "epoll:");
+		verbose(srv->cfg, "epoll: %s; using poll(2)", strerror(errno));
 	while (!srv_done(srv))
 		loop_round(&l);
 	loop_stop(&l);
-	close(l.epfd);
+	if (l.epfd != -1)
+		close(l.epfd);
 	free(l.conn);
 	free(l.ready);
 	free(l.pfd);
+	free(l.owner);
 	return srv_close(srv);
 }

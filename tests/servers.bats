@@ -3,7 +3,8 @@
 # --threads, --poll) with every handler (relay, --echo, -e), --count,
 # --max-conns, stdin shared as a file or a stream, stdout chunks kept
 # whole, robustness (zombies, threads, EMFILE, killed clients, SIGTERM).
-# Each check is a function; each model gets its own test of it.
+# Each check is a function; each model gets its own test of it, and
+# --poll a second one on its poll(2) fallback (no_epoll, at the end).
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -503,4 +504,55 @@ broker_stall_cpu() {
 	sleep 0.1
 	[ -z "$(pgrep -fx 'sleep 34')" ]
 	wait "$client" || true
+}
+
+# no_epoll CHECK ARGS...: CHECK with the server under tests/chaos/fault.so
+# and NSOCK_FAULT_NO_EPOLL, so epoll_create1 fails (ENOSYS) and --poll
+# runs on its poll(2) fallback. Under make chaos the other faults stay.
+no_epoll() {
+	local chaos=$BATS_TEST_DIRNAME/chaos/nsock-chaos
+	[ -e "$BATS_TEST_DIRNAME/chaos/fault.so" ] ||
+	    skip "tests/chaos/fault.so is not built (make test builds it)"
+	[ "$NSOCK_SERVER" = "$NSOCK" ] ||
+	    skip "the server already runs under $NSOCK_SERVER"
+	if ! [ "$NSOCK" -ef "$chaos" ]; then	# make chaos: it is already
+		[ "$(head -c 4 "$NSOCK")" = $'\x7fELF' ] ||
+		    skip "$NSOCK is a wrapper of its own"
+		export NSOCK_CHAOS_BIN=$NSOCK
+	fi
+	# make asan: fault.so is loaded before the ASan runtime, which then
+	# only has to be told that this is meant.
+	[ -z "${ASAN_OPTIONS:-}" ] ||
+	    export ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0
+	NSOCK_SERVER=$chaos NSOCK_FAULT_NO_EPOLL=1 "$@"
+}
+
+@test "--poll on poll(2): 64 concurrent clients each get their own 100 KiB back from --echo" { no_epoll echo_many --poll 64; }
+@test "--poll on poll(2): -e 'tr a-z A-Z'" { no_epoll exec_upper --poll; }
+@test "--poll on poll(2): relay to stdout from 8 concurrent clients keeps chunks whole" { no_epoll relay_chunks --poll; }
+@test "--poll on poll(2): a regular-file stdin is replayed whole to each of 5 clients" { no_epoll file_replay --poll; }
+@test "--poll on poll(2): --broker: a line reaches the two other clients, not its sender" { no_epoll broker_three --poll; }
+@test "--poll on poll(2): --broker sleeps while it holds a sender back" { no_epoll broker_stall_cpu --poll; }
+@test "--poll on poll(2): SIGTERM ends the server and its -e child within a second" { no_epoll sigterm_ends --poll; }
+
+# poll_traced: a --poll -v --echo server under strace serves 2 clients;
+# it says it uses poll(2), and makes poll calls and no epoll call at all.
+poll_traced() {
+	local i
+	bg timeout 20 strace -f -o trace -e trace=/epoll,poll,ppoll \
+	    "$NSOCK_SERVER" -v -l --port-file pf --poll --echo --count 2 \
+	    127.0.0.1 0 </dev/null 2>err
+	wait_for_file pf
+	for i in 1 2; do
+		[ "$(echo "n$i" | timeout 5 "$NSOCK" -c 127.0.0.1 "$(<pf)")" = "n$i" ]
+	done
+	wait "$BG_PID"
+	grep -qx 'nsock: epoll: Function not implemented; using poll(2)' err
+	grep -Eq '^[0-9]+ +p?poll\(' trace
+	[ "$(grep epoll trace | tee /dev/stderr | wc -l)" -eq 0 ]
+}
+
+@test "--poll on poll(2): -v says so; strace sees poll calls, no epoll call" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	no_epoll poll_traced
 }

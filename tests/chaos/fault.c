@@ -15,6 +15,10 @@
  *   NSOCK_FAULT_CONNECT_EINTR  connect says EINTR (default: as EINTR)
  *   NSOCK_FAULT_NO_PIDFD  pidfd_open fails with EMFILE, as at the
  *                       descriptor limit (set: always)
+ *   NSOCK_FAULT_NO_EPOLL  epoll_create1 and epoll_create fail with ENOSYS,
+ *                       as under a seccomp filter or a kernel built
+ *                       without epoll (set: always), so --poll runs on
+ *                       its poll(2) fallback
  *   NSOCK_FAULT_STATS   a file: at exit, append one line of counts
  *
  * Only what is legal is injected, so a failure is nsock's bug, never the
@@ -33,6 +37,7 @@
  * up once, in the constructor. The constructor removes LD_PRELOAD from the
  * environment, so what nsock runs (-e) is not injected.
  */
+#include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,7 +63,7 @@ enum { S_SHORT, S_EINTR, S_EAGAIN, S_CONNECT, S_CALLS, S_N };
 static uint32_t p_short, p_short_read, p_eintr, p_eagain, p_connect;
 static uint64_t seed = 1;
 static const char *stats_path;
-static bool no_pidfd;
+static bool no_pidfd, no_epoll;
 static unsigned long stats[S_N];
 
 /* Per thread; initial-exec, so no allocation on first use in a thread. */
@@ -68,7 +73,7 @@ static __thread uint64_t rng __attribute__((tls_model("initial-exec")));
 REAL(read); REAL(write); REAL(readv); REAL(writev); REAL(pread);
 REAL(pwrite); REAL(send); REAL(recv); REAL(sendto); REAL(recvfrom);
 REAL(splice); REAL(sendfile); REAL(accept); REAL(accept4); REAL(connect);
-REAL(syscall);
+REAL(syscall); REAL(epoll_create1); REAL(epoll_create);
 
 static void
 count(int what)
@@ -225,6 +230,7 @@ resolve(void)
 	LOOKUP(pread); LOOKUP(pwrite); LOOKUP(send); LOOKUP(recv);
 	LOOKUP(sendto); LOOKUP(recvfrom); LOOKUP(splice); LOOKUP(sendfile);
 	LOOKUP(accept); LOOKUP(accept4); LOOKUP(connect); LOOKUP(syscall);
+	LOOKUP(epoll_create1); LOOKUP(epoll_create);
 #undef LOOKUP
 }
 
@@ -265,6 +271,7 @@ fault_init(void)
 	}
 	stats_path = getenv("NSOCK_FAULT_STATS");
 	no_pidfd = getenv("NSOCK_FAULT_NO_PIDFD") != NULL;
+	no_epoll = getenv("NSOCK_FAULT_NO_EPOLL") != NULL;
 	pthread_atfork(NULL, NULL, after_fork);
 	unsetenv("LD_PRELOAD");		/* -e's command runs undisturbed */
 }
@@ -492,4 +499,27 @@ syscall(long nr, ...)
 		return -1;
 	}
 	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* NSOCK_FAULT_NO_EPOLL: both ways to make an epoll set fail, before the
+ * kernel is asked, so strace shows no epoll call at all. */
+static int
+enosys(void)
+{
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+epoll_create1(int flags)
+{
+	READY();
+	return no_epoll ? enosys() : real_epoll_create1(flags);
+}
+
+int
+epoll_create(int size)
+{
+	READY();
+	return no_epoll ? enosys() : real_epoll_create(size);
 }
