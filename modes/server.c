@@ -300,6 +300,10 @@ srv_accept(struct server *srv, struct conn *c)
 	const struct config *cfg = srv->cfg;
 
 	memset(c, 0, sizeof(*c));
+	if (!may_accept(srv)) {	/* --max-conns: poll.c accepts in a loop */
+		errno = EAGAIN;
+		return -1;
+	}
 	if (access_accept(cfg, srv->lfd, c) == -1) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
