@@ -266,23 +266,38 @@ conn_stdin(struct server *srv, struct conn *c)
 	}
 }
 
-/* --broker: the client's worker talks to the broker over a socketpair. */
+/* --broker: the client's worker talks to the broker over a socketpair,
+ * made before the client is accepted (srv_accept): out of descriptors,
+ * the client waits in the backlog instead of being accepted and dropped.
+ * sv[0] goes to the broker, sv[1] to the worker; -1 (ENOMEM): the caller
+ * closes both. */
 static int
-conn_broker(struct server *srv, struct conn *c)
+conn_broker(struct server *srv, struct conn *c, const int sv[2])
 {
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0, sv) == -1)
+	if (broker_join(srv->broker, sv[0], c->peer) == -1)
 		return -1;
-	if (broker_join(srv->broker, sv[0], c->peer) == -1) {
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
 	c->in = c->out = sv[1];
 	c->in_owned = c->broker = true;
 	return 0;
+}
+
+static int
+broker_pair(const struct server *srv, int sv[2])
+{
+	sv[0] = sv[1] = -1;
+	if (srv->broker == NULL)
+		return 0;
+	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, sv);
+}
+
+static void
+close_pair(const int sv[2])
+{
+	if (sv[0] != -1) {
+		close(sv[0]);
+		close(sv[1]);
+	}
 }
 
 /* Close the listener; a -U socket file names nothing any more: remove it. */
@@ -298,18 +313,21 @@ int
 srv_accept(struct server *srv, struct conn *c)
 {
 	const struct config *cfg = srv->cfg;
+	int sv[2];
 
 	memset(c, 0, sizeof(*c));
 	if (!may_accept(srv)) {	/* --max-conns: poll.c accepts in a loop */
 		errno = EAGAIN;
 		return -1;
 	}
-	if (access_accept(cfg, srv->lfd, c) == -1) {
+	if (broker_pair(srv, sv) == -1 ||
+	    access_accept(cfg, srv->lfd, c) == -1) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			verbose(cfg, "accept on %s:", srv->local);
 			srv->retry_at = now_ms() + EMFILE_BACKOFF_MS;
 		}
+		close_pair(sv);
 		return -1;
 	}
 	verbose(cfg, "connection from %s", c->peer);
@@ -321,8 +339,9 @@ srv_accept(struct server *srv, struct conn *c)
 	c->out_shared = shares_clients(cfg);
 	if (srv->broker == NULL)
 		conn_stdin(srv, c);
-	else if (conn_broker(srv, c) == -1) {
+	else if (conn_broker(srv, c, sv) == -1) {
 		verbose(cfg, "broker for %s:", c->peer);
+		close_pair(sv);
 		close(c->sock);
 		return -1;
 	}
