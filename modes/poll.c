@@ -110,8 +110,10 @@ conn_watch(struct loop *l, struct pconn *pc)
 	if (pc->pid == 0)
 		(void)pump_events(&pc->p, pfd);
 	else {
-		for (i = 0; i < FDS_PER_CONN; i++)
+		for (i = 0; i < FDS_PER_CONN; i++) {
 			pfd[i].fd = -1;
+			pfd[i].events = 0;	/* watch_set compares them */
+		}
 		pfd[0].fd = pc->pidfd;
 		pfd[0].events = POLLIN;
 	}
