@@ -96,9 +96,10 @@ chaos: deps nsock tests/chaos/fault.so
 # no definite or indirect leak (tests/valgrind/nsock-valgrind exits 88).
 # Time bounds stretch by NSOCK_TIME_SCALE (helpers.bash), never skipped.
 # Then, with the servers alone under valgrind, the server tests that end
-# by themselves with hub, broker and file replay in every model (the
-# SIGTERM ones wait 30 s for their clients' stdin there; all 47 take 5
-# minutes: `make valgrind VALGRIND_SERVERS=.`).
+# by themselves in every model: --count with each handler (relay through
+# the hub), broker and file replay (22 tests, 20 s; every server test,
+# the SIGTERM ones waiting 30 s there for their clients' stdin: `make
+# valgrind VALGRIND_SERVERS=.`).
 VALGRIND_FILES   ?= tests/tcp.bats tests/cli.bats tests/udp.bats
 VALGRIND_SERVERS ?= --count 3|a line reaches|replayed
 VALGRIND = $(CURDIR)/tests/valgrind/nsock-valgrind
