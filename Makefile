@@ -60,7 +60,8 @@ nsock-asan: $(SRCS:%.c=build/asan/%.o)
 asan: deps nsock-asan
 	$(SAN_ENV) NSOCK=$(CURDIR)/nsock-asan tests/run
 
-# ThreadSanitizer over what runs threads: the --threads tests.
+# ThreadSanitizer over what runs threads: the --threads tests of the
+# server models and of resource exhaustion and abuse.
 TSAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 
 build/tsan/%.o: %.c nsock.h
@@ -74,7 +75,7 @@ nsock-tsan: $(SRCS:%.c=build/tsan/%.o)
 # thread is still on its way out, and the SIGTERM tests time the exit.
 tsan: deps nsock-tsan
 	TSAN_OPTIONS=exitcode=87:halt_on_error=1:atexit_sleep_ms=0 NSOCK=$(CURDIR)/nsock-tsan \
-	    tests/run --filter threads tests/servers.bats
+	    tests/run --filter threads tests/servers.bats tests/abuse.bats
 
 # Fault injection (tests/chaos/fault.c, an LD_PRELOAD library for nsock
 # alone): short counts, EINTR and EAGAIN where POSIX allows them, once per
