@@ -62,7 +62,8 @@ nsock-asan: $(SRCS:%.c=build/asan/%.o)
 asan: deps nsock-asan tests/chaos/fault.so
 	$(SAN_ENV) NSOCK=$(CURDIR)/nsock-asan tests/run
 
-# ThreadSanitizer over what runs threads: the --threads tests.
+# ThreadSanitizer over what runs threads: the --threads tests of the
+# server models and of resource exhaustion and abuse.
 TSAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 
 build/tsan/%.o: %.c nsock.h
@@ -76,7 +77,7 @@ nsock-tsan: $(SRCS:%.c=build/tsan/%.o)
 # thread is still on its way out, and the SIGTERM tests time the exit.
 tsan: deps nsock-tsan
 	TSAN_OPTIONS=exitcode=87:halt_on_error=1:atexit_sleep_ms=0 NSOCK=$(CURDIR)/nsock-tsan \
-	    tests/run --filter threads tests/servers.bats
+	    tests/run --filter threads tests/servers.bats tests/abuse.bats
 
 # Fault injection (tests/chaos/fault.c, an LD_PRELOAD library for nsock
 # alone): short counts, EINTR and EAGAIN where POSIX allows them, once per
@@ -98,9 +99,10 @@ chaos: deps nsock tests/chaos/fault.so
 # no definite or indirect leak (tests/valgrind/nsock-valgrind exits 88).
 # Time bounds stretch by NSOCK_TIME_SCALE (helpers.bash), never skipped.
 # Then, with the servers alone under valgrind, the server tests that end
-# by themselves with hub, broker and file replay in every model (the
-# SIGTERM ones wait 30 s for their clients' stdin there; all 47 take 5
-# minutes: `make valgrind VALGRIND_SERVERS=.`).
+# by themselves in every model: --count with each handler (relay through
+# the hub), broker and file replay (22 tests, 20 s; every server test,
+# the SIGTERM ones waiting 30 s there for their clients' stdin: `make
+# valgrind VALGRIND_SERVERS=.`).
 VALGRIND_FILES   ?= tests/tcp.bats tests/cli.bats tests/udp.bats
 VALGRIND_SERVERS ?= --count 3|a line reaches|replayed
 VALGRIND = $(CURDIR)/tests/valgrind/nsock-valgrind

@@ -441,7 +441,7 @@ bool	srv_after_poll(struct server *srv, const struct pollfd *pfd);
 bool	srv_done(const struct server *srv);
 int	srv_backoff_ms(const struct server *srv);
 /* Accept one client into c, set up for this model; 0 or -1 (nothing to
- * take now; EMFILE backs off inside). */
+ * take now, or --max-conns are being served; EMFILE backs off inside). */
 int	srv_accept(struct server *srv, struct conn *c);
 /* -e in a child that the caller watches (poll.c): its pid, or -1. */
 pid_t	spawn_command(const struct config *cfg, const struct conn *c);

@@ -338,6 +338,10 @@ srv_accept(struct server *srv, struct conn *c)
 	const struct config *cfg = srv->cfg;
 
 	memset(c, 0, sizeof(*c));
+	if (!may_accept(srv)) {	/* --max-conns: poll.c accepts in a loop */
+		errno = EAGAIN;
+		return -1;
+	}
 	if (reserve_pair(srv) == -1) {
 		back_off(srv, srv->broker != NULL ? "socketpair for the next "
 		    "client" : "pipe for the next client");

@@ -75,11 +75,12 @@ elf() {
 }
 
 # starved LIMIT ARGS...: nsock ARGS under bare LIMIT fails: exit 1 and
-# one line on stderr (in $stderr). The ASan runtime cannot start with no
-# descriptor free (it spins in dup(-9) before main): not nsock's to test.
+# one line on stderr (in $stderr). The ASan and TSan runtimes cannot
+# start with no descriptor free (they spin in dup(-9) before main): not
+# nsock's to test.
 starved() {
-	[ "$1" -gt 3 ] || [ -z "${ASAN_OPTIONS:-}" ] ||
-	    skip "the ASan runtime spins at start with no descriptor free"
+	[ "$1" -gt 3 ] || [ -z "${ASAN_OPTIONS:-}${TSAN_OPTIONS:-}" ] ||
+	    skip "the sanitizer runtime spins at start with no descriptor free"
 	elf
 	run -1 --separate-stderr bare "$@"
 	echo "$stderr" >&2
@@ -186,6 +187,9 @@ flood() {
 	start_server "$model" ${handler#relay} <in >out
 	server=$(server_pid)
 	threads=$(tasks "$server")
+	# TSan starts a thread of its own with the first one of --threads.
+	[ -z "${TSAN_OPTIONS:-}" ] || [ "$model" != --threads ] ||
+	    threads=$((threads + 1))
 	fds=$(ls "/proc/$server/fd" | wc -l)
 	vanish 1000
 	real_client "$handler" 1
@@ -306,13 +310,14 @@ stuck() {
 # --- SIGTERM under load ----------------------------------------------------
 
 # sigterm_load MODEL HANDLER: 32 clients stream from /dev/zero (relay:
-# and each is sent a 4 MiB stdin) until the server is sent SIGTERM; it
-# exits 0 (nsock.1, EXIT STATUS) within a second, leaving no process of
-# its own, and every client ends by itself soon after (error or EOF).
-# The 2 cores are saturated meanwhile, and a fork takes 100s of ms: times
-# come from EPOCHREALTIME, children from /proc, not from commands.
+# and each is sent a 4 MiB stdin; --broker: and each gets what the 31
+# others send) until the server is sent SIGTERM; it exits 0 (nsock.1,
+# EXIT STATUS) within a second, leaving no process of its own, and every
+# client ends by itself soon after (error or EOF). The 2 cores are
+# saturated meanwhile, and a fork takes 100s of ms: times come from
+# EPOCHREALTIME, children from /proc, not from commands.
 sigterm_load() {
-	local model=$1 handler=$2 server kids=() pid start rc i clients=()
+	local model=$1 handler=$2 server kids=() pid start rc i clients=() n=32
 	random_file in 4M
 	start_server "$model" ${handler#relay} <in >/dev/null
 	server=$(server_pid)
@@ -320,7 +325,14 @@ sigterm_load() {
 		bg timeout 20 "$NSOCK" -c 127.0.0.1 "$PORT" </dev/zero >/dev/null 2>&1
 		clients+=("$BG_PID")
 	done
-	serving "$server" "$([ "$model" = -k ] && echo 1 || echo 32)"
+	# A --broker member also holds a socketpair: the server has both
+	# ends (--threads, --poll), or --fork's parent the broker's.
+	case "$model $handler" in
+	"-k "*) n=1 ;;
+	"--fork --broker") n=$((2 * 32)) ;;
+	*" --broker") n=$((3 * 32)) ;;
+	esac
+	serving "$server" "$n"
 	read -r -a kids <"/proc/$server/task/$server/children" || true
 	[ "$model" != --fork ] || [ "${#kids[@]}" -eq 32 ]
 	start=${EPOCHREALTIME/./}
@@ -351,6 +363,9 @@ sigterm_load() {
 @test "--fork relay: SIGTERM under load from 32 clients: exit 0 within a second, no child left" { sigterm_load --fork relay; }
 @test "--threads relay: SIGTERM under load from 32 clients: exit 0 within a second" { sigterm_load --threads relay; }
 @test "--poll relay: SIGTERM under load from 32 clients: exit 0 within a second" { sigterm_load --poll relay; }
+@test "--fork --broker: SIGTERM under load from 32 clients: exit 0 within a second, no child left" { sigterm_load --fork --broker; }
+@test "--threads --broker: SIGTERM under load from 32 clients: exit 0 within a second" { sigterm_load --threads --broker; }
+@test "--poll --broker: SIGTERM under load from 32 clients: exit 0 within a second" { sigterm_load --poll --broker; }
 
 # --- stdout closed under a client ------------------------------------------
 
