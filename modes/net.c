@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -563,8 +564,16 @@ listen_unix(const struct config *cfg, char *local, char *err)
 	socklen_t len = unix_addr(cfg->unix_path, &sun);
 	struct stat st;
 	bool other = false;
+	sigset_t deadly, was;
 	int fd;
 
+	/* A SIGTERM between bind and own_file would leave the file behind:
+	 * it waits until the file is ours to remove. */
+	sigemptyset(&deadly);
+	sigaddset(&deadly, SIGINT);
+	sigaddset(&deadly, SIGTERM);
+	sigaddset(&deadly, SIGHUP);
+	sigprocmask(SIG_BLOCK, &deadly, &was);
 	snprintf(local, ADDR_STRLEN, "%s", cfg->unix_path);
 	fd = bind_one(cfg, (struct sockaddr *)&sun, len, -1);
 	if (fd == -1 && errno == EADDRINUSE && cfg->unix_path[0] != '@' &&
@@ -576,13 +585,13 @@ listen_unix(const struct config *cfg, char *local, char *err)
 		else
 			errno = EADDRINUSE;
 	}
-	if (fd == -1) {
+	if (fd == -1)
 		snprintf(err, ERR_STRLEN, "listen on %s: %s%s", local,
 		    strerror(errno), other ? " (not a socket: left as it is)" :
 		    "");
-		return -1;
-	}
-	own_file(cfg->unix_path);
+	else
+		own_file(cfg->unix_path);
+	sigprocmask(SIG_SETMASK, &was, NULL);
 	return fd;
 }
 
