@@ -34,6 +34,7 @@ rss_checked() {
 # tasks PID: its threads; children PID: its child processes.
 tasks() { ls "/proc/$1/task" | wc -l; }
 children() { pgrep -P "$1" | wc -l; }
+has_children() { [ "$(children "$1")" -eq "$2" ]; }
 
 # serving PID N: until PID serves N clients: its children (--fork), or
 # the sockets it holds but the listener. (Not -v's lines: make chaos cuts
@@ -333,6 +334,10 @@ sigterm_load() {
 	*" --broker") n=$((3 * 32)) ;;
 	esac
 	serving "$server" "$n"
+	# The count of descriptors can run ahead of the forks: the parent
+	# holds a client between accept and fork, and the next client's
+	# socketpair (--broker) before accept. So wait for the children too.
+	[ "$model" != --fork ] || eventually 10 has_children "$server" 32
 	read -r -a kids <"/proc/$server/task/$server/children" || true
 	[ "$model" != --fork ] || [ "${#kids[@]}" -eq 32 ]
 	start=${EPOCHREALTIME/./}
