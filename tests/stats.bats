@@ -20,23 +20,23 @@ stats_line() {
 }
 
 # with_tty_stderr FILE CMD...: run CMD with stderr a new terminal (stdin
-# and stdout as given); what the terminal showed goes to FILE; exit as CMD.
+# and stdout as given); what the terminal shows goes to FILE as it comes
+# (a test can wait for it); exit as CMD.
 with_tty_stderr() {
 	python3 -c '
 import os, pty, subprocess, sys
 m, s = pty.openpty()
 p = subprocess.Popen(sys.argv[2:], stderr=s)
 os.close(s)
-shown = b""
-while True:
-	try:
-		b = os.read(m, 65536)
-	except OSError:
-		break
-	if not b:
-		break
-	shown += b
-open(sys.argv[1], "wb").write(shown)
+with open(sys.argv[1], "wb", buffering=0) as shown:
+	while True:
+		try:
+			b = os.read(m, 65536)
+		except OSError:
+			break
+		if not b:
+			break
+		shown.write(b)
 sys.exit(p.wait())
 ' "$@"
 }
@@ -240,12 +240,16 @@ sys.exit(p.wait())
 }
 
 @test "--progress: the meter is erased before an error line, which starts at column 0" {
-	start_server -u </dev/null >/dev/null
-	# The server is gone 0.3 s on: the second datagram, at 0.8 s, is
-	# refused; by then the meter has been drawn.
-	{ sleep 0.3; kill "$SERVER_PID"; } &
+	start_server -u </dev/null >srv.out
+	# Once the server has the first datagram and the meter shows it, the
+	# server goes; the second datagram is then refused.
 	with_tty_stderr shown timeout 20 "$NSOCK" -u --progress 127.0.0.1 \
-	    "$PORT" < <(printf ping; sleep 0.8; printf ping; sleep 1) || true
+	    "$PORT" < <(printf ping
+		wait_size srv.out 4
+		eventually 10 grep -q "sent 4 B" shown
+		kill "$SERVER_PID"
+		while kill -0 "$SERVER_PID" 2>/dev/null; do sleep 0.02; done
+		printf ping; sleep 1) || true
 	local output
 	output=$(<shown)
 	[[ "$output" == $'\r'"sent 4 B, "* ]]
