@@ -464,14 +464,14 @@ children() {
 # crowd: each holds its connection until 2 s after the start): the server
 # runs out of descriptors, backs off without spinning and serves them all
 # (relay: every line whole in stdout). Its CPU time, from /proc in ticks
-# of 10 ms: up to 6 here, 20 under ASan, 50 under TSan (whose forks are
-# slow); a spin over those 2 s takes 200. Where it holds a descriptor for
-# each client, accept fails (said under -v): --threads, --poll (with -e
-# only a pidfd, which it does without), and --broker's main process; -k
-# serves one at a time, and --fork's parent keeps no socket. Under make
-# chaos, lines from 100 senders stay whole as in relay_chunks: reads are
-# whole, and with --broker writes too (what a worker writes short to the
-# broker, the broker may take as a chunk).
+# of 10 ms: up to 6 here, 20 under ASan; a spin over those 2 s takes 200
+# (not bounded under TSan, whose own cost is of that order). Where it
+# holds a descriptor for each client, accept fails (said under -v):
+# --threads, --poll (with -e only a pidfd, which it does without), and
+# --broker's main process; -k serves one at a time, and --fork's parent
+# keeps no socket. Under make chaos, lines from 100 senders stay whole as
+# in relay_chunks: reads are whole, and with --broker writes too (what a
+# worker writes short to the broker, the broker may take as a chunk).
 emfile_check() {
 	local model=$1 handler=$2 server ticks whole=(NSOCK_FAULT_SHORT_READ=0)
 	handler_opts "$handler"
@@ -494,7 +494,9 @@ emfile_check() {
 	esac
 	ticks=$(awk '{ print $14 + $15 }' /proc/"$server"/stat)	# utime + stime
 	echo "cpu ticks: $ticks" >&2
-	[ "$ticks" -lt 100 ]
+	# Under TSan, 100 threads' start-up alone took 107-271 ticks (CI):
+	# it hides a spin there, so only the other runs bound it.
+	[ -n "${TSAN_OPTIONS:-}" ] || [ "$ticks" -lt 100 ]
 }
 
 @test "-k -e: ulimit -n 64 and 100 clients: backs off, no spin, all served" { emfile_check -k -e; }
