@@ -248,22 +248,26 @@ max_conns() {
 }
 
 # stream_broadcast MODEL: a line on a stream stdin reaches all 3 clients
-# connected at that moment; at the stream's end each session ends.
+# connected at that moment; at the stream's end each session ends (the
+# clients have sent all they had at once), and after the 3rd the server.
+# Only the test holds the FIFO's write end (4>&- for the others).
 stream_broadcast() {
 	local i pids=()
 	mkfifo feed
 	exec 4<>feed		# a writer, so the server's open does not block
-	start_server "$1" -v --count 3 <feed >/dev/null 2>err
+	start_server "$1" -v --count 3 <feed >/dev/null 2>err 4>&-
 	for i in 1 2 3; do
-		timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 5) >"out.$i" &
+		timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" </dev/null >"out.$i" 4>&- &
 		pids+=($!)
 	done
-	for _ in $(seq 250); do [ "$(grep -c 'connection from' err)" -eq 3 ] && break; sleep 0.02; done
+	eventually 5 connections 3
 	echo "to everyone" >&4
 	exec 4>&-
-	for i in "${pids[@]}"; do wait "$i" || true; done
+	for i in "${pids[@]}"; do wait "$i"; done
+	wait "$SERVER_PID"
 	for i in 1 2 3; do [ "$(cat "out.$i")" = "to everyone" ]; done
 }
+connections() { [ "$(grep -c 'connection from' err)" -eq "$1" ]; }
 
 # count_ends MODEL [HANDLER]: --count 3 serves 3 clients and exits 0 by
 # itself; a 4th is then refused. Relay: their lines reach stdout; --echo:
@@ -320,8 +324,10 @@ sigterm_stubborn() {
 # a process whose command line is MARKER; SIGTERM the server.
 sigterm_check() {
 	start_server "$1" -e "$3" </dev/null >/dev/null
-	timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 30) >/dev/null &
-	local client=$! server start
+	# The client's stdin stays open, so it outlives the server (teardown
+	# ends it).
+	bg timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 30) >/dev/null
+	local server start
 	wait_running "$2"
 	server=$(pgrep -P "$SERVER_PID")
 	start=$(date +%s%N)
@@ -330,7 +336,6 @@ sigterm_check() {
 	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1500 ]
 	sleep 0.1	# a grandchild is sent SIGKILL, not waited for
 	[ -z "$(pgrep -fx "$2")" ]
-	wait "$client" || true
 }
 
 # killed_client MODEL: a client killed -9 mid-transfer does not stop the
@@ -705,26 +710,23 @@ broker_stall_cpu() {
 	    "$NSOCK" -l --port-file "$pf" 127.0.0.1 0 -e 'sleep 33; :' </dev/null
 	local server=$BG_PID
 	wait_for_file "$pf"
-	timeout 10 "$NSOCK" -c 127.0.0.1 "$(<"$pf")" < <(sleep 20) >/dev/null &
-	local client=$! group
+	bg timeout 10 "$NSOCK" -c 127.0.0.1 "$(<"$pf")" < <(sleep 20) >/dev/null
+	local group
 	wait_running 'sleep 33'
 	group=$(pgrep -P "$server")	# setsid: nsock leads its own group
 	kill -INT -- "-$group"
 	for _ in $(seq 100); do pgrep -fx 'sleep 33' >/dev/null || break; sleep 0.02; done
 	[ -z "$(pgrep -fx 'sleep 33')" ]
-	wait "$client" || true
 }
 
 @test "--poll -e: SIGHUP stops the server and its command, exit 0" {
 	start_server --poll -e 'sleep 34; :' </dev/null >/dev/null
-	timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 20) >/dev/null &
-	local client=$!
+	bg timeout 10 "$NSOCK" -c 127.0.0.1 "$PORT" < <(sleep 20) >/dev/null
 	wait_running 'sleep 34'
 	kill -HUP "$(pgrep -P "$SERVER_PID")"
 	wait "$SERVER_PID"
 	sleep 0.1
 	[ -z "$(pgrep -fx 'sleep 34')" ]
-	wait "$client" || true
 }
 
 # no_epoll CHECK ARGS...: CHECK with the server under tests/chaos/fault.so

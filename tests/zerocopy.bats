@@ -92,9 +92,8 @@ receive_waits() {
 	    "$NSOCK" -l --port-file port "$@" 127.0.0.1 0 </dev/null >out
 	SERVER_PID=$BG_PID
 	wait_for_file port
-	(printf hi; sleep 5) | timeout 10 "$NSOCK" 127.0.0.1 "$(<port)" \
-	    >/dev/null 2>&1 &
-	BG_PIDS+=($!)
+	bg timeout 10 "$NSOCK" 127.0.0.1 "$(<port)" < <(printf hi; sleep 5) \
+	    >/dev/null 2>&1
 	wait_for_file out 5
 }
 
