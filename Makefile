@@ -59,8 +59,11 @@ build/asan/%.o: %.c nsock.h
 nsock-asan: $(SRCS:%.c=build/asan/%.o)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
+# ASAN_FILES: which test files (default: all of them).
+ASAN_FILES ?=
+
 asan: deps nsock-asan tests/chaos/fault.so
-	$(SAN_ENV) NSOCK=$(CURDIR)/nsock-asan tests/run
+	$(SAN_ENV) NSOCK=$(CURDIR)/nsock-asan tests/run $(ASAN_FILES)
 
 # ThreadSanitizer over what runs threads: the --threads tests of the
 # server models and of resource exhaustion and abuse.
