@@ -31,9 +31,8 @@ rss_checked() {
 	[ -z "${ASAN_OPTIONS:-}" ] && [ -z "${TSAN_OPTIONS:-}" ]
 }
 
-# tasks PID: its threads; children PID: its child processes.
+# tasks PID: its threads; has_children PID N: it has N child processes.
 tasks() { ls "/proc/$1/task" | wc -l; }
-children() { pgrep -P "$1" | wc -l; }
 has_children() { [ "$(children "$1")" -eq "$2" ]; }
 
 # serving PID N: until PID serves N clients: its children (--fork), or

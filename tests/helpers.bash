@@ -64,6 +64,13 @@ eventually() {
 	done
 }
 
+# connections N: until the server's -v log (err) has N "connection from".
+connections() { eventually 10 logged_connections "$1"; }
+logged_connections() { [ "$(grep -c 'connection from' err)" -ge "$1" ]; }
+
+# children PID: the number of its child processes.
+children() { pgrep -P "$1" | wc -l; }
+
 # wait_for TEST FILE SECS: until [ TEST FILE ] holds (-s, -S, ...).
 wait_for() {
 	eventually "$3" [ "$1" "$2" ] || { echo "no $2 ($1)" >&2; return 1; }

@@ -8,10 +8,6 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-# connections N: until the server's -v log (err) has N "connection from".
-connections() { eventually 10 logged_connections "$1"; }
-logged_connections() { [ "$(grep -c 'connection from' err)" -ge "$1" ]; }
-
 # stalled_stream MODEL: one client never reads, one reads everything: the
 # silent one is dropped from the stream (said under -v), the reader gets
 # all 16 MiB, and both sessions end.
